@@ -3,12 +3,12 @@
 The in-stream topic matcher and the index search must agree on what a "term"
 is, or a backtest would flag different stories than the live stream. Both use
 :func:`tokenize`, which reproduces tantivy's ``default`` analyzer: split on
-every non-alphanumeric character, drop tokens longer than 40 bytes, lower-case.
+every non-alphanumeric character, drop tokens of 40 bytes or more, lower-case.
 """
 
 from __future__ import annotations
 
-import re
+import regex
 from typing import Iterator, NamedTuple
 
 #: Full-text fields a query can name (``title:``, ``text:``). Unfielded terms search both.
@@ -22,7 +22,8 @@ ANY_ENTITY_FIELD = "entity"
 DEFAULT_FIELDS = TEXT_FIELDS
 
 MAX_TOKEN_BYTES = 40
-_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
+#: tantivy's SimpleTokenizer keeps runs of Rust ``char::is_alphanumeric`` (Alphabetic or Numeric).
+_TOKEN = regex.compile(r"[\p{Alphabetic}\p{N}]+")
 
 
 class Token(NamedTuple):
@@ -39,7 +40,7 @@ def tokenize(text: str) -> list[Token]:
 def iter_tokens(text: str) -> Iterator[Token]:
     for m in _TOKEN.finditer(text):
         word = m.group()
-        if len(word.encode("utf-8")) > MAX_TOKEN_BYTES:
+        if len(word.encode("utf-8")) >= MAX_TOKEN_BYTES:
             continue
         yield Token(word.lower(), m.start(), m.end())
 

