@@ -172,7 +172,7 @@ class WireDropSource:
             result.bytes += wire_file.size
         result.pending = picked or None
         result.duration_s = time.monotonic() - started
-        log.info("poll %s status=ok files=%d new=%d dead=%d bytes=%d %.2fs", self.id, len(picked),
+        log.debug("poll %s status=ok files=%d new=%d dead=%d bytes=%d %.2fs", self.id, len(picked),
                  len(result.articles), len(result.dead_letters), result.bytes, result.duration_s)
         return result
 

@@ -42,9 +42,15 @@ def setup_logging(level: str = "INFO") -> None:
     from rich.logging import RichHandler
 
     warnings.filterwarnings("ignore")
-    handler = RichHandler(console=err, show_path=False, rich_tracebacks=False, markup=False,
-                          log_time_format="%H:%M:%S")
-    logging.basicConfig(level=logging.WARNING, handlers=[handler], format="%(message)s", force=True)
+    handler: logging.Handler
+    if err.is_terminal:
+        handler = RichHandler(console=err, show_path=False, rich_tracebacks=False, markup=False,
+                              log_time_format="%H:%M:%S")
+        fmt = "%(message)s"
+    else:  # logs to a file or pipe: one plain line per record
+        handler = logging.StreamHandler(sys.stderr)
+        fmt = "%(asctime)s %(levelname)s %(message)s"
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], format=fmt, force=True)
     logging.getLogger("newswatch").setLevel(level)
     for noisy in ("apache_beam", "absl", "root", "urllib3", "spacy"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
@@ -96,7 +102,7 @@ def run(config: Optional[Path] = ConfigOpt, data: Optional[Path] = DataOpt,
     if settings.metrics_port:
         metrics.serve(settings.metrics_port)
         log.info("metrics on http://127.0.0.1:%d/metrics", settings.metrics_port)
-    monitor = Monitor(settings, cfg, console=out)
+    monitor = Monitor(settings, cfg, console=sys.stdout)
     signal.signal(signal.SIGTERM, lambda *_: monitor.stop.set())
     err.print(f"newswatch: monitoring with config [bold]{settings.config_dir}[/], data [bold]{settings.data_dir}[/]"
               f" — Ctrl-C to stop", highlight=False)
@@ -138,7 +144,7 @@ def demo(config: Optional[Path] = ConfigOpt, data: Optional[Path] = DataOpt,
     demo_cfg = settings.data_dir / "demo-config"
     write_demo_config(settings.config_dir, demo_cfg, server.feed_urls(), interval_s=2)
     dsettings = settings.with_overrides(config_dir=demo_cfg)
-    monitor = Monitor(dsettings, ConfigSet.load(demo_cfg), console=out)
+    monitor = Monitor(dsettings, ConfigSet.load(demo_cfg), console=sys.stdout)
     signal.signal(signal.SIGTERM, lambda *_: monitor.stop.set())
     err.print(f"demo: serving {len(items)} sample items at {server.url} over {duration:.0f}s; "
               f"index in {settings.data_dir} — try `newswatch search Zakharova` in another terminal",
@@ -209,7 +215,7 @@ def ingest(sources: list[str] = typer.Argument(..., help="Feed files, directorie
             progress.advance(task, len(msgs))
     dispatcher = AlertDispatcher(backends.open_outbox(settings),
                                  AlertLog(backends.data_path(settings, cfg.alerts.log)),
-                                 console=cfg.alerts.console, console_stream=out)
+                                 console=cfg.alerts.console, console_stream=sys.stdout)
     dispatcher.run_once()
     err.print(f"ingested: {published} new article(s) queued, {totals['stories']} stories indexed, "
               f"{totals['alerts']} new alert(s), {totals['dead']} dead letter(s)", highlight=False)
@@ -373,6 +379,26 @@ def status(config: Optional[Path] = ConfigOpt, data: Optional[Path] = DataOpt,
     from newswatch.status import render_status
 
     render_status(st, out)
+
+
+#: Modules that add commands of their own area: each defines ``register(app, topics_app)``.
+COMMAND_MODULES = ("newswatch.cli_topics", "newswatch.cli_index", "newswatch.cli_alerts", "newswatch.cli_kafka")
+
+
+def _register_commands() -> None:
+    import importlib
+
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue
+            raise
+        module.register(app, topics_app)
+
+
+_register_commands()
 
 
 def main() -> None:

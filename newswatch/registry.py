@@ -16,9 +16,11 @@ from newswatch.errors import ConfigError, MissingDependencyError
 _BACKENDS: dict[str, dict[str, tuple[str, str]]] = {
     "index": {
         "tantivy": ("newswatch.index.tantivy_index:TantivyIndex", "tantivy"),
+        "elasticsearch": ("newswatch.index.es_index:ElasticsearchIndex", "elasticsearch"),
     },
     "bus": {
         "local": ("newswatch.bus.local:LocalBus", ""),
+        "kafka": ("newswatch.bus.kafka:KafkaBus", "kafka-python"),
     },
 }
 
