@@ -218,8 +218,11 @@ def parse_feed(body: bytes, *, source_id: str, feed_url: str | None, fetched_at:
         except Exception as exc:  # noqa: BLE001 - one bad entry must not lose the feed; kept as a dead letter
             reason = str(exc) if isinstance(exc, ValueError) and "no title" in str(exc) else \
                 f"{type(exc).__name__}: {exc}"
+            # name the entry by its guid/link so the same bad entry gives the same
+            # dead letter (same id) on every poll, wherever it sits in the feed
+            ident = entry.get("id") or entry.get("link") or f"#{index}"
             out.dead_letters.append(entry_dead_letter(
-                entry, f"feed entry {index}: {reason}", source_id=source_id))
+                entry, f"feed entry {ident}: {reason}", source_id=source_id))
     return out
 
 

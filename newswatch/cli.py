@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import signal
 import sys
@@ -103,7 +104,7 @@ def run(config: Optional[Path] = ConfigOpt, data: Optional[Path] = DataOpt,
         metrics.serve(settings.metrics_port)
         log.info("metrics on http://127.0.0.1:%d/metrics", settings.metrics_port)
     monitor = Monitor(settings, cfg, console=sys.stdout)
-    signal.signal(signal.SIGTERM, lambda *_: monitor.stop.set())
+    _graceful_signals(monitor)
     err.print(f"newswatch: monitoring with config [bold]{settings.config_dir}[/], data [bold]{settings.data_dir}[/]"
               f" — Ctrl-C to stop", highlight=False)
     try:
@@ -111,6 +112,22 @@ def run(config: Optional[Path] = ConfigOpt, data: Optional[Path] = DataOpt,
     except KeyboardInterrupt:
         monitor.shutdown()
     _print_summary(settings)
+
+
+def _graceful_signals(monitor: Any) -> None:
+    """First Ctrl-C/SIGTERM: finish the current bundle and stop cleanly; second Ctrl-C: exit now."""
+    hits = [0]
+
+    def handler(signum: int, _frame: Any) -> None:
+        hits[0] += 1
+        if hits[0] > 1 and signum == signal.SIGINT:
+            err.print("stopping now (work in flight is redelivered on the next start)", highlight=False)
+            os._exit(130)
+        err.print("stopping: finishing the current batch (Ctrl-C again to exit at once)", highlight=False)
+        monitor.request_stop()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
 
 
 def _print_summary(settings: Settings) -> None:
@@ -145,7 +162,7 @@ def demo(config: Optional[Path] = ConfigOpt, data: Optional[Path] = DataOpt,
     write_demo_config(settings.config_dir, demo_cfg, server.feed_urls(), interval_s=2)
     dsettings = settings.with_overrides(config_dir=demo_cfg)
     monitor = Monitor(dsettings, ConfigSet.load(demo_cfg), console=sys.stdout)
-    signal.signal(signal.SIGTERM, lambda *_: monitor.stop.set())
+    _graceful_signals(monitor)
     err.print(f"demo: serving {len(items)} sample items at {server.url} over {duration:.0f}s; "
               f"index in {settings.data_dir} — try `newswatch search Zakharova` in another terminal",
               highlight=False)

@@ -140,12 +140,9 @@ class EntitiesFile(_Strict):
 
 
 # --------------------------------------------------------------- alerts.yaml
-class AlertsFile(_Strict):
-    """Where alerts go. The NDJSON log is the record of every alert fired."""
-
-    log: Path = Field(Path("alerts.ndjson"), description="Alert log; relative paths are under the data directory.")
-    console: bool = True
-    channels: dict[str, str] = Field(default_factory=dict, description="name → Apprise URL")
+# Alert routing (log, console, channels, subscriptions, throttles) is defined
+# with the alerting code and re-exported here so all four files load alike.
+from newswatch.alerts.settings import AlertsFile  # noqa: E402
 
 
 # ------------------------------------------------------------------- loading

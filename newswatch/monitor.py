@@ -5,8 +5,9 @@ Three loops in one process (``newswatch run``):
 * the **poller** thread polls each feed and wire folder when due and publishes
   new or changed articles to the durable local bus (wire files are moved to
   ``processed/`` only after their articles are on the bus);
-* the **pipeline** loop leases micro-batches from the bus, runs the Beam
-  pipeline over them (index, alert outbox, dead letters) and acks them after;
+* the **pipeline** is one long-running Beam pipeline (FnApiRunner) whose source
+  leases messages from the bus and acks them once the index, alert outbox and
+  dead-letter sinks of their bundle have committed;
 * the **dispatcher** moves new alerts from the outbox to the alert log and the
   console.
 
@@ -21,76 +22,27 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Callable
 
 from newswatch import backends, metrics
-from newswatch.config import ConfigSet, TopicsFile, TopicSpec, load_model
-from newswatch.errors import ConfigError, NewswatchError
+from newswatch.config import ConfigSet
+from newswatch.live_topics import LiveTopics, TopicsWatcher
 from newswatch.settings import Settings
+
+__all__ = ["Monitor", "Poller", "TopicsWatcher", "build_sources", "LEASE_S"]
 
 log = logging.getLogger("newswatch.monitor")
 
-#: A leased batch is redelivered if not acked within this time (a worker that
-#: died). Long enough for a large batch on a slow machine.
+#: A leased batch is redelivered if not acked within this time by a worker
+#: that hangs (a worker that died is detected at once). Long enough for a large
+#: batch on a slow machine.
 LEASE_S = 600.0
 
 
 def now_utc() -> datetime:
     return datetime.now(timezone.utc)
-
-
-# ------------------------------------------------------------------- topics
-class TopicsWatcher:
-    """The live topic set, reloaded when topics.yaml changes on disk.
-
-    ``current()`` is cheap; ``check()`` stats the file and, on change, loads and
-    compiles the new topics. A broken file is reported and ignored: the
-    previous topics stay live until the file is fixed.
-    """
-
-    def __init__(self, path: Path, initial: TopicsFile) -> None:
-        self.path = path
-        self._topics: tuple[TopicSpec, ...] = tuple(initial.topics)
-        self._stamp = self._stat()
-        self._lock = threading.Lock()
-        self.last_error: str | None = None
-
-    def _stat(self) -> tuple[float, int] | None:
-        try:
-            st = self.path.stat()
-            return (st.st_mtime, st.st_size)
-        except OSError:
-            return None
-
-    def current(self) -> tuple[TopicSpec, ...]:
-        with self._lock:
-            return self._topics
-
-    def check(self) -> bool:
-        """Reload if the file changed; True when a new topic set went live."""
-        stamp = self._stat()
-        if stamp == self._stamp:
-            return False
-        self._stamp = stamp
-        try:
-            topics = load_model(self.path, TopicsFile, missing_ok=False)
-            from newswatch.process import compiled_topics
-
-            compiled_topics(topics.topics)  # raises on a bad query
-        except (ConfigError, NewswatchError) as exc:
-            self.last_error = str(exc)
-            log.error("topics not reloaded, keeping the previous %d topic(s): %s", len(self.current()), exc)
-            return False
-        with self._lock:
-            self._topics = tuple(topics.topics)
-        self.last_error = None
-        metrics.TOPICS_LOADED.set(len(topics.topics))
-        log.info("topics reloaded from %s: %d topic(s) live", self.path, len(topics.topics))
-        return True
 
 
 # ------------------------------------------------------------------ sources
@@ -204,55 +156,15 @@ def _seconds(n: float) -> Any:
     return timedelta(seconds=n)
 
 
-# ----------------------------------------------------------------- pipeline
-@dataclass
-class PipelineLoop:
-    """Leases micro-batches from the local bus, runs the pipeline, acks.
-
-    Delivery promise: a message is acked only after the pipeline run over it has
-    returned, i.e. its story is committed in the index, its alerts are in the
-    outbox and its dead letters stored.
-    """
-
-    settings: Settings
-    config: ConfigSet
-    bus: Any
-    topics: TopicsWatcher
-    stop: threading.Event
-    on_batch: Callable[[Any], None] | None = None
-
-    def run_once(self, wait_s: float = 1.0) -> int:
-        from pipelines.run import run_batch
-
-        if not self.bus.wait(wait_s):
-            return 0
-        if self.settings.batch_wait_s:
-            # let a burst from one poll gather into one batch
-            self.stop.wait(min(self.settings.batch_wait_s, 2.0))
-        msgs = self.bus.lease(self.settings.batch_max, LEASE_S)
-        if not msgs:
-            return 0
-        batch = [(m.offset, m.key, m.payload) for m in msgs]
-        try:
-            stats = run_batch(batch, self.settings, topics=self.topics.current(),
-                              entities=self.config.entities)
-        except Exception:
-            log.exception("pipeline run over %d message(s) failed; they will be retried", len(msgs))
-            self.bus.nack([m.offset for m in msgs], 5.0)
-            return 0
-        self.bus.ack([m.offset for m in msgs])
-        metrics.BATCH_SECONDS.observe(stats.seconds)
-        metrics.BATCH_SIZE.observe(stats.messages)
-        log.info("pipeline: %d message(s) → %d story(ies) indexed, %d new alert(s), %d dead letter(s) in %.2fs",
-                 stats.messages, stats.stories, stats.alerts_new, stats.dead_letters, stats.seconds)
-        if self.on_batch:
-            self.on_batch(stats)
-        return len(msgs)
-
-
 # ------------------------------------------------------------------- facade
 class Monitor:
-    """Everything ``newswatch run`` does, startable and stoppable from code and tests."""
+    """Everything ``newswatch run`` does, startable and stoppable from code and tests.
+
+    The poller and the alert dispatcher run in threads; the streaming Beam
+    pipeline (:mod:`pipelines.live`) runs in the thread that calls :meth:`run`.
+    :meth:`request_stop` (SIGINT/SIGTERM) lets the pipeline finish its current
+    bundle, delivers pending alerts and returns.
+    """
 
     def __init__(self, settings: Settings, config: ConfigSet, *, console: Any = None) -> None:
         from newswatch.alerts.dispatch import AlertDispatcher
@@ -266,9 +178,9 @@ class Monitor:
         self.alert_log = AlertLog(backends.data_path(settings, config.alerts.log))
         self.dispatcher = AlertDispatcher(self.outbox, self.alert_log, console=config.alerts.console,
                                           console_stream=console)
-        self.topics = TopicsWatcher(config.dir / "topics.yaml", config.topics)
+        topics_path = config.dir / "topics.yaml"
+        self.topics = LiveTopics.watcher(topics_path, config.topics.topics)
         self.poller = Poller(build_sources(settings, config), self.bus, self.stop)
-        self.pipeline = PipelineLoop(settings, config, self.bus, self.topics, self.stop)
         self._threads: list[threading.Thread] = []
 
     def _loop(self, name: str, body: Callable[[], Any], idle_s: float) -> None:
@@ -280,27 +192,43 @@ class Monitor:
                 log.exception("%s loop failed; continuing", name)
                 self.stop.wait(1.0)
 
-    def start(self, *, poll_thread: bool = True) -> None:
-        """Start poller, topic watcher and dispatcher threads (the pipeline runs in :meth:`run`)."""
+    def drained(self) -> bool:
+        """Nothing pending, delayed or in flight on the bus."""
+        st = self.bus.stats()
+        return not st.get("pending", 0) and not st.get("leased", 0) and not st.get("delayed", 0)
+
+    def request_stop(self) -> None:
+        """Graceful stop: threads end, the pipeline finishes its bundle and returns."""
+        from pipelines.live import stop_live
+
+        self.stop.set()
+        stop_live(self.settings)
+
+    def start(self, *, poll_thread: bool = True, until: Callable[[], bool] | None = None) -> None:
+        """Start the poller, dispatcher and stop-condition threads."""
         from newswatch.nlp import load_model
         from newswatch.process import compiled_topics
+        from pipelines.live import reset_stop
 
         load_model(self.settings.spacy_model)  # fail fast with the install hint
         compiled_topics(self.topics.current())
         metrics.TOPICS_LOADED.set(len(self.topics.current()))
-        if hasattr(self.bus, "recover"):
-            self.bus.recover()
+        released = self.bus.recover()
+        if released:
+            log.info("recovered %d message(s) leased by a process that is gone; they are processed again", released)
+        reset_stop(self.settings)
         self.poller.setup()
-        last_topic_check = [0.0]
 
-        def topics_tick() -> bool:
-            if time.monotonic() - last_topic_check[0] >= self.settings.topics_reload_s:
-                last_topic_check[0] = time.monotonic()
-                self.topics.check()
+        def watch_until() -> bool:
+            metrics.QUEUE_PENDING.set(self.bus.stats().get("pending", 0))
+            if until is not None and until():
+                self.request_stop()
             return False
 
-        specs = [("dispatcher", lambda: self._loop("dispatcher", self.dispatcher.run_once, 0.2)),
-                 ("topics", lambda: self._loop("topics", topics_tick, 0.5))]
+        specs: list[tuple[str, Callable[[], None]]] = [
+            ("dispatcher", lambda: self._loop("dispatcher", self.dispatcher.run_once, 0.2)),
+            ("until", lambda: self._loop("until", watch_until, 0.5)),
+        ]
         if poll_thread:
             specs.insert(0, ("poller", self.poller.run))
         for name, target in specs:
@@ -310,34 +238,41 @@ class Monitor:
         log.info("monitor started: %d source(s), %d topic(s), data in %s (pid %d)",
                  len(self.poller.sources), len(self.topics.current()), self.settings.data_dir, os.getpid())
 
-    def drained(self) -> bool:
-        """Nothing pending or leased on the bus."""
-        st = self.bus.stats()
-        return not st.get("pending", 0) and not st.get("leased", 0) and not st.get("delayed", 0)
-
     def run(self, *, until: Callable[[], bool] | None = None, once: bool = False) -> None:
-        """Run the pipeline loop in this thread until stopped (Ctrl-C) or ``until()``.
+        """Run until stopped (:meth:`request_stop`, SIGINT/SIGTERM) or ``until()`` is true.
 
         With ``once``, poll every source once, process everything queued, and return.
         """
-        self.start(poll_thread=not once)
+        from pipelines.bus_source import take_inflight
+        from pipelines.live import run_live
+
         if once:
+            self.start(poll_thread=False, until=self.drained)
             self.poller.poll_due()
-            until = self.drained
+        else:
+            self.start(until=until)
         try:
             while not self.stop.is_set():
-                self.pipeline.run_once(wait_s=0.5)
-                metrics.QUEUE_PENDING.set(self.bus.stats().get("pending", 0))
-                if until is not None and until():
-                    break
+                try:
+                    run_live(self.settings, topics=self.topics.current(), entities=self.config.entities)
+                except Exception:
+                    if self.stop.is_set():
+                        break
+                    inflight = take_inflight(self.settings)
+                    log.exception("pipeline failed; %d in-flight message(s) will be retried; restarting in 2 s",
+                                  len(inflight))
+                    if inflight:
+                        self.bus.nack(inflight, 2.0)
+                    self.stop.wait(2.0)
         finally:
             self.shutdown()
 
     def shutdown(self) -> None:
         """Stop the loops, deliver what is in the outbox, close handles."""
-        self.stop.set()
+        self.request_stop()
         for t in self._threads:
             t.join(timeout=10)
+        self._threads.clear()
         try:
             self.dispatcher.run_once()
         except Exception:

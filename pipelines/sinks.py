@@ -10,6 +10,7 @@ acknowledge the input once the pipeline run has finished.
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Iterable
 
 import apache_beam as beam
@@ -20,6 +21,7 @@ from newswatch.records import Alert, DeadLetter, Story
 from newswatch.settings import Settings
 
 NS = "newswatch"
+log = logging.getLogger("newswatch.pipeline")
 
 
 class _BufferedSink(beam.DoFn):
@@ -57,6 +59,7 @@ class WriteStoriesFn(_BufferedSink):
         stories: list[Story] = self.buffer
         self.index.upsert(stories)
         self.index.commit()
+        log.info("pipeline: %d story(ies) indexed", len(stories))
         self.count.inc(len(stories))
         metrics.STORIES_INDEXED.inc(len(stories))
         self.buffer = []
@@ -75,6 +78,8 @@ class WriteAlertsFn(_BufferedSink):
         self.count.inc(len(added))
         for a in added:
             metrics.ALERTS_FIRED.labels(a.topic_id).inc()
+        if added:
+            log.info("pipeline: %d new alert(s): %s", len(added), ", ".join(sorted({a.topic_id for a in added})))
         self.buffer = []
 
 
@@ -88,6 +93,7 @@ class WriteDeadLettersFn(_BufferedSink):
     def flush(self) -> None:
         items: list[DeadLetter] = self.buffer
         self.bus.dead_letter(items)
+        log.info("pipeline: %d dead letter(s) stored (%s)", len(items), ", ".join(sorted({d.stage for d in items})))
         self.count.inc(len(items))
         for d in items:
             metrics.DEAD_LETTERS.labels(d.stage).inc()
@@ -104,5 +110,6 @@ class WriteOutputs(beam.PTransform):
     def expand(self, outputs: dict[str, beam.PCollection]) -> beam.pvalue.PDone:
         outputs["stories"] | "WriteStories" >> beam.ParDo(WriteStoriesFn(self.settings))
         outputs["alerts"] | "WriteAlerts" >> beam.ParDo(WriteAlertsFn(self.settings))
-        outputs["dead_letters"] | "WriteDeadLetters" >> beam.ParDo(WriteDeadLettersFn(self.settings))
+        for i, part in enumerate(outputs.get("dead_letter_parts") or (outputs["dead_letters"],)):
+            part | f"WriteDeadLetters{i}" >> beam.ParDo(WriteDeadLettersFn(self.settings))
         return beam.pvalue.PDone(outputs["stories"].pipeline)

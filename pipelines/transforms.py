@@ -12,6 +12,7 @@ and never vanishes.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import apache_beam as beam
@@ -123,28 +124,51 @@ class ExtractEntitiesFn(SafeDoFn):
         return super().dead(story, reason)
 
 
-class MatchTopicsFn(SafeDoFn):
+class _TopicsAware:
+    """Gives a DoFn the live topic set: fixed, or reloaded from ``topics_path``.
+
+    With a path, each bundle starts with a cheap reload check (at most every
+    ``reload_s``): an edited topics.yaml goes live in a running pipeline; a
+    broken edit is rejected and the previous topics stay live.
+    """
+
+    topics: tuple[TopicSpec, ...]
+    topics_path: Path | None
+    reload_s: float
+
+    def current_topics(self) -> tuple[TopicSpec, ...]:
+        if self.topics_path is None:
+            return self.topics
+        from newswatch.live_topics import LiveTopics
+
+        return LiveTopics.poll(self.topics_path, self.topics, self.reload_s).current()
+
+
+class MatchTopicsFn(_TopicsAware, SafeDoFn):
     """Story → Story with the watch topics that fire (compiled once per topic set)."""
 
     stage = "topics"
 
-    def __init__(self, topics: Sequence[TopicSpec]) -> None:
+    def __init__(self, topics: Sequence[TopicSpec], topics_path: Path | None = None, reload_s: float = 5.0) -> None:
         super().__init__()
-        self.topics = tuple(topics)
+        self.topics, self.topics_path, self.reload_s = tuple(topics), topics_path, reload_s
 
-    def setup(self) -> None:
-        self.matcher = process.compiled_topics(self.topics)
+    def start_bundle(self) -> None:
+        self.matcher = process.compiled_topics(self.current_topics())
 
     def handle(self, story: Story) -> Iterable[Story]:
         yield process.with_topics(story, self.matcher)
 
 
-class AlertsFn(beam.DoFn):
+class AlertsFn(_TopicsAware, beam.DoFn):
     """Story → one Alert per topic that fired."""
 
-    def __init__(self, topics: Sequence[TopicSpec]) -> None:
+    def __init__(self, topics: Sequence[TopicSpec], topics_path: Path | None = None, reload_s: float = 5.0) -> None:
         super().__init__()
-        self.names = {t.id: t.name for t in topics}
+        self.topics, self.topics_path, self.reload_s = tuple(topics), topics_path, reload_s
+
+    def start_bundle(self) -> None:
+        self.names = {t.id: t.name for t in self.current_topics()}
 
     def process(self, story: Story) -> Iterable[Alert]:
         yield from process.alerts_for(story, self.names)
@@ -153,15 +177,19 @@ class AlertsFn(beam.DoFn):
 class ProcessArticles(beam.PTransform):
     """Bus messages → stories, alerts and dead letters.
 
-    Output: a dict with ``stories``, ``alerts`` and ``dead_letters`` PCollections.
+    Output: a dict with ``stories``, ``alerts`` and ``dead_letters`` PCollections,
+    and ``dead_letter_parts`` (the per-stage dead-letter PCollections, which sinks
+    write separately so no Flatten sits between the source and its sinks).
     Element-wise throughout (no windows or GroupByKey): the same transform runs
-    on bounded micro-batches and on an unbounded bus source.
+    on bounded batches and on an unbounded bus source, fused into one stage.
+    With ``topics_path`` the topics are reloaded from that file while running.
     """
 
     def __init__(self, *, model: str, entities: EntitiesFile | None, topics: Sequence[TopicSpec],
-                 batch_size: int = 32) -> None:
+                 batch_size: int = 32, topics_path: Path | None = None, reload_s: float = 5.0) -> None:
         super().__init__()
         self.model, self.entities, self.topics, self.batch_size = model, entities, tuple(topics), batch_size
+        self.topics_path, self.reload_s = topics_path, reload_s
 
     def expand(self, messages: beam.PCollection) -> dict[str, beam.PCollection]:
         decoded = messages | "Decode" >> beam.ParDo(DecodeFn()).with_outputs(DEAD, main="ok")
@@ -170,8 +198,9 @@ class ProcessArticles(beam.PTransform):
             min_batch_size=self.batch_size, max_batch_size=self.batch_size)
         ents = batched | "ExtractEntities" >> beam.ParDo(
             ExtractEntitiesFn(self.model, self.entities, self.batch_size)).with_outputs(DEAD, main="ok")
-        matched = ents.ok | "MatchTopics" >> beam.ParDo(MatchTopicsFn(self.topics)).with_outputs(DEAD, main="ok")
-        alerts = matched.ok | "MakeAlerts" >> beam.ParDo(AlertsFn(self.topics))
-        dead = ((decoded[DEAD], prepared[DEAD], ents[DEAD], matched[DEAD])
-                | "AllDeadLetters" >> beam.Flatten())
-        return {"stories": matched.ok, "alerts": alerts, "dead_letters": dead}
+        matched = ents.ok | "MatchTopics" >> beam.ParDo(
+            MatchTopicsFn(self.topics, self.topics_path, self.reload_s)).with_outputs(DEAD, main="ok")
+        alerts = matched.ok | "MakeAlerts" >> beam.ParDo(AlertsFn(self.topics, self.topics_path, self.reload_s))
+        parts = (decoded[DEAD], prepared[DEAD], ents[DEAD], matched[DEAD])
+        dead = parts | "AllDeadLetters" >> beam.Flatten()
+        return {"stories": matched.ok, "alerts": alerts, "dead_letters": dead, "dead_letter_parts": parts}

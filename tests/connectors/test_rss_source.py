@@ -161,7 +161,7 @@ def test_gzip_feed_parses(served, settings) -> None:
 
 
 def test_one_log_line_per_poll(served, settings, caplog) -> None:
-    caplog.set_level(logging.INFO, logger="newswatch.connectors.rss")
+    caplog.set_level(logging.DEBUG, logger="newswatch.connectors.rss")
     src = source(served, settings)
     src.ack(src.poll(T0))
     src.poll(T0 + timedelta(minutes=1))

@@ -1,0 +1,48 @@
+"""The clustering step of the news pipeline: Story → Story with ``cluster_id``.
+
+A thin DoFn over :func:`newswatch.cluster.with_cluster`. The store is opened
+in ``setup()`` through a per-process cache (every bundle and micro-batch of a
+worker shares one handle), and it is a SQLite file shared by every worker
+process on the machine, so clusters survive restarts and span workers — no
+Beam state or windows are involved (see DESIGN.md: the live path stays
+element-wise).
+
+Failure mode: a store error (disk full, unreadable file) is not a property of
+the story, so it is **not** turned into a dead letter: it fails the bundle,
+the run fails, and the bus redelivers the batch (assignment is idempotent).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from newswatch.cluster import ClusterSettings, open_store, with_cluster
+from newswatch.records import Story
+
+
+class AssignClusterFn(beam.DoFn):
+    """Story → the same Story with ``cluster_id`` (joined or founded).
+
+    ``store_path``: the cluster store file (``newswatch.cluster.store_path``);
+    ``settings``: clustering parameters (default: from ``NEWSWATCH_CLUSTER_*``
+    in the worker's environment).
+    """
+
+    def __init__(self, store_path: str | Path, settings: ClusterSettings | None = None) -> None:
+        super().__init__()
+        self.store_path = str(store_path)
+        self.settings = settings
+        self._joined = Metrics.counter("newswatch", "stories_joined_cluster")
+
+    def setup(self) -> None:
+        self.store = open_store(self.store_path, self.settings)
+
+    def process(self, story: Story) -> Iterable[Story]:
+        out = with_cluster(story, self.store)
+        if out.cluster_id != story.id:
+            self._joined.inc()
+        yield out
