@@ -314,7 +314,7 @@ class RssSource:
             log.exception("poll %s crashed", self.id)
             result = self._failed(now, cursor, f"internal error: {type(exc).__name__}: {exc}",
                                   None, None, 0, started)
-        log.log(logging.WARNING if result.status == "error" else logging.DEBUG,
+        log.log(logging.DEBUG,
                 "poll %s status=%s http=%s new=%d dead=%d bytes=%d %.2fs next=%s%s%s",
                 self.id, result.status, result.http_status, len(result.articles), len(result.dead_letters),
                 result.bytes, result.duration_s,
