@@ -8,13 +8,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help setup run demo test test-fast bench lock clean distclean
+.PHONY: help setup run demo test test-fast bench bench-topics bench-index bench-alerts bench-kafka lock clean distclean
 
 help:
 	@echo "make run     set up and run the monitor with config/ (Ctrl-C stops)"
 	@echo "make demo    set up and run the monitor offline on the project's sample feeds"
 	@echo "make test    set up and run the whole test suite"
 	@echo "make bench   pipeline vs bare spaCy throughput, alert latency, peak RSS"
+	@echo "make bench-topics | bench-index | bench-alerts | bench-kafka   the other benchmarks"
 	@echo "make lock    re-pin constraints.txt from the current virtualenv"
 
 $(STAMP): pyproject.toml constraints.txt
@@ -40,7 +41,19 @@ test-fast: setup
 	$(BIN)/python -m pytest -m "not e2e and not slow" $(PYTEST_ARGS)
 
 bench: setup
-	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/pipeline.py $(BENCH_ARGS)
+
+bench-topics: setup
+	$(BIN)/python bench/topics.py $(BENCH_ARGS)
+
+bench-index: setup
+	$(BIN)/python bench/index.py $(BENCH_ARGS)
+
+bench-alerts: setup
+	$(BIN)/python bench/alerts.py $(BENCH_ARGS)
+
+bench-kafka: setup
+	$(BIN)/python bench/kafka.py $(BENCH_ARGS)
 
 lock:
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e ' > constraints.txt

@@ -53,7 +53,7 @@ def setup_logging(level: str = "INFO") -> None:
         fmt = "%(asctime)s %(levelname)s %(message)s"
     logging.basicConfig(level=logging.WARNING, handlers=[handler], format=fmt, force=True)
     logging.getLogger("newswatch").setLevel(level)
-    for noisy in ("apache_beam", "absl", "root", "urllib3", "spacy"):
+    for noisy in ("apache_beam", "absl", "urllib3", "spacy"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
 
 

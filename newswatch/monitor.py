@@ -176,12 +176,30 @@ class Monitor:
         self.bus = backends.open_bus(settings)
         self.outbox = backends.open_outbox(settings)
         self.alert_log = AlertLog(backends.data_path(settings, config.alerts.log))
-        self.dispatcher = AlertDispatcher(self.outbox, self.alert_log, console=config.alerts.console,
+        self.notifier = self._open_notifier(console)
+        # when the notifier prints to the console itself, the dispatcher only writes the log
+        console_too = config.alerts.console and not (self.notifier and config.alerts.uses_channel("console"))
+        self.dispatcher = AlertDispatcher(self.outbox, self.alert_log, console=console_too,
                                           console_stream=console)
         topics_path = config.dir / "topics.yaml"
         self.topics = LiveTopics.watcher(topics_path, config.topics.topics)
         self.poller = Poller(build_sources(settings, config), self.bus, self.stop)
         self._threads: list[threading.Thread] = []
+
+    def _open_notifier(self, console: Any) -> Any:
+        """The channel notifier of alerts.yaml's subscriptions, run inside the monitor;
+        None without subscriptions or when a separate ``newswatch notify`` holds its lock."""
+        if not self.config.alerts.subscriptions:
+            return None
+        from newswatch.alerts.notifier import Notifier
+        from newswatch.alerts.state import NotifierBusy
+
+        try:
+            return Notifier.from_settings(self.settings, self.config.alerts, config_dir=self.config.dir,
+                                          console_stream=console)
+        except NotifierBusy as exc:
+            log.info("channel delivery left to the running notifier: %s", exc)
+            return None
 
     def _loop(self, name: str, body: Callable[[], Any], idle_s: float) -> None:
         while not self.stop.is_set():
@@ -229,6 +247,9 @@ class Monitor:
             ("dispatcher", lambda: self._loop("dispatcher", self.dispatcher.run_once, 0.2)),
             ("until", lambda: self._loop("until", watch_until, 0.5)),
         ]
+        if self.notifier is not None:
+            notifier = self.notifier
+            specs.append(("notifier", lambda: self._loop("notifier", lambda: notifier.run_once(0.2).busy, 0.2)))
         if poll_thread:
             specs.insert(0, ("poller", self.poller.run))
         for name, target in specs:
@@ -277,5 +298,11 @@ class Monitor:
             self.dispatcher.run_once()
         except Exception:
             log.warning("final alert dispatch failed; alerts stay in the outbox", exc_info=True)
+        if self.notifier is not None:
+            try:
+                self.notifier.drain()
+            except Exception:
+                log.warning("final channel delivery failed; alerts stay pending for the next start", exc_info=True)
+            self.notifier.close()
         self.poller.close()
         log.info("monitor stopped")

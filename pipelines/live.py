@@ -16,6 +16,7 @@ from typing import Sequence
 import apache_beam as beam
 
 from newswatch.config import EntitiesFile, TopicSpec
+from newswatch.cluster import store_path
 from newswatch.settings import Settings
 from pipelines.bus_source import ReadFromLocalBus, stop_event
 from pipelines.run import make_pipeline
@@ -37,7 +38,7 @@ def build_live_pipeline(settings: Settings, *, topics: Sequence[TopicSpec], enti
                    model=settings.spacy_model, entities=entities, topics=topics,
                    batch_size=settings.nlp_batch_size,
                    topics_path=(settings.config_dir / "topics.yaml") if reload_topics else None,
-                   reload_s=settings.topics_reload_s))
+                   reload_s=settings.topics_reload_s, cluster_store=str(store_path(settings.data_dir))))
     outputs | "Write" >> WriteOutputs(settings)
     return p
 

@@ -20,6 +20,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from newswatch.config import EntitiesFile, TopicSpec
+from newswatch.cluster import store_path
 from newswatch.settings import Settings
 from pipelines.sinks import WriteOutputs
 from pipelines.transforms import Message, ProcessArticles
@@ -64,7 +65,8 @@ def run_batch(messages: Sequence[Message], settings: Settings, *, topics: Sequen
     outputs = (p
                | "Messages" >> beam.Create(list(messages), reshuffle=False)
                | "Process" >> ProcessArticles(model=settings.spacy_model, entities=entities,
-                                              topics=topics, batch_size=settings.nlp_batch_size))
+                                              topics=topics, batch_size=settings.nlp_batch_size,
+                                              cluster_store=str(store_path(settings.data_dir))))
     outputs | "Write" >> WriteOutputs(settings)
     result = p.run()
     result.wait_until_finish()

@@ -53,15 +53,22 @@ class WriteStoriesFn(_BufferedSink):
 
     def setup(self) -> None:
         self.index = backends.open_index(self.settings)
+        self.bus = backends.open_bus(self.settings)
         self.count = Metrics.counter(NS, "stories_indexed")
 
     def flush(self) -> None:
         stories: list[Story] = self.buffer
         self.index.upsert(stories)
         self.index.commit()
-        log.info("pipeline: %d story(ies) indexed", len(stories))
-        self.count.inc(len(stories))
-        metrics.STORIES_INDEXED.inc(len(stories))
+        # stories the index refused for good (e.g. an Elasticsearch mapping error) are dead letters
+        dead = self.index.take_dead_letters()
+        if dead:
+            self.bus.dead_letter(dead)
+            for d in dead:
+                metrics.DEAD_LETTERS.labels(d.stage).inc()
+        log.info("pipeline: %d story(ies) indexed", len(stories) - len(dead))
+        self.count.inc(len(stories) - len(dead))
+        metrics.STORIES_INDEXED.inc(len(stories) - len(dead))
         self.buffer = []
 
 

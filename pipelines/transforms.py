@@ -182,14 +182,17 @@ class ProcessArticles(beam.PTransform):
     write separately so no Flatten sits between the source and its sinks).
     Element-wise throughout (no windows or GroupByKey): the same transform runs
     on bounded batches and on an unbounded bus source, fused into one stage.
-    With ``topics_path`` the topics are reloaded from that file while running.
+    With ``topics_path`` the topics are reloaded from that file while running;
+    with ``cluster_store`` every story joins its near-duplicate cluster
+    (MinHash/LSH, :mod:`newswatch.cluster`) before topics are matched.
     """
 
     def __init__(self, *, model: str, entities: EntitiesFile | None, topics: Sequence[TopicSpec],
-                 batch_size: int = 32, topics_path: Path | None = None, reload_s: float = 5.0) -> None:
+                 batch_size: int = 32, topics_path: Path | None = None, reload_s: float = 5.0,
+                 cluster_store: str | None = None) -> None:
         super().__init__()
         self.model, self.entities, self.topics, self.batch_size = model, entities, tuple(topics), batch_size
-        self.topics_path, self.reload_s = topics_path, reload_s
+        self.topics_path, self.reload_s, self.cluster_store = topics_path, reload_s, cluster_store
 
     def expand(self, messages: beam.PCollection) -> dict[str, beam.PCollection]:
         decoded = messages | "Decode" >> beam.ParDo(DecodeFn()).with_outputs(DEAD, main="ok")
@@ -198,7 +201,12 @@ class ProcessArticles(beam.PTransform):
             min_batch_size=self.batch_size, max_batch_size=self.batch_size)
         ents = batched | "ExtractEntities" >> beam.ParDo(
             ExtractEntitiesFn(self.model, self.entities, self.batch_size)).with_outputs(DEAD, main="ok")
-        matched = ents.ok | "MatchTopics" >> beam.ParDo(
+        clustered = ents.ok
+        if self.cluster_store:
+            from pipelines.cluster import AssignClusterFn
+
+            clustered = ents.ok | "AssignCluster" >> beam.ParDo(AssignClusterFn(self.cluster_store))
+        matched = clustered | "MatchTopics" >> beam.ParDo(
             MatchTopicsFn(self.topics, self.topics_path, self.reload_s)).with_outputs(DEAD, main="ok")
         alerts = matched.ok | "MakeAlerts" >> beam.ParDo(AlertsFn(self.topics, self.topics_path, self.reload_s))
         parts = (decoded[DEAD], prepared[DEAD], ents[DEAD], matched[DEAD])

@@ -177,6 +177,21 @@ class AlertOutbox:
             " ORDER BY o.seq LIMIT ?", (wm, channel, int(limit))).fetchall()
         return [Alert.from_json(r[0]) for r in rows]
 
+    def pending_after(self, after_seq: int, limit: int = 100,
+                      channel: str = LOG_CHANNEL) -> list[tuple[int, Alert]]:
+        """``(seq, alert)`` not yet delivered on ``channel`` with ``seq > after_seq``, oldest first.
+
+        A reader that keeps its own cursor (the notifier's alert source) sees
+        each pending alert once per process, however long it stays pending.
+        """
+        conn = self._db.connection()
+        start = max(self._watermark(conn, channel), int(after_seq))
+        rows = conn.execute(
+            "SELECT o.seq, o.body FROM alert_outbox o WHERE o.seq > ? AND NOT EXISTS"
+            " (SELECT 1 FROM alert_deliveries d WHERE d.channel = ? AND d.alert_seq = o.seq)"
+            " ORDER BY o.seq LIMIT ?", (start, channel, int(limit))).fetchall()
+        return [(r[0], Alert.from_json(r[1])) for r in rows]
+
     def count_pending(self, channel: str = LOG_CHANNEL) -> int:
         conn = self._db.connection()
         wm = self._watermark(conn, channel)

@@ -36,7 +36,7 @@ from typing import Any, Iterable, Literal, Mapping, Self, Sequence
 
 from newswatch.errors import NewswatchError
 from newswatch.fields import ANY_ENTITY_FIELD, ENTITY_FIELDS, entity_value
-from newswatch.records import Story
+from newswatch.records import DeadLetter, Story
 
 Sort = Literal["relevance", "newest"]
 SORTS: tuple[str, ...] = ("relevance", "newest")
@@ -287,7 +287,9 @@ class StoryIndex(abc.ABC):
         """Index ``stories``, replacing any indexed story with the same id.
 
         Returns how many distinct stories were written (duplicates of an id in
-        ``stories`` collapse to the last one). Not visible until :meth:`commit`.
+        ``stories`` collapse to the last one). Not visible until :meth:`commit`
+        (a backend that must flush early under back-pressure, like Elasticsearch,
+        may make some visible at its next refresh; they are never lost).
         """
 
     @abc.abstractmethod
@@ -328,8 +330,14 @@ class StoryIndex(abc.ABC):
         * ``limit`` / ``offset``: the page (``limit + offset`` ≤ :data:`MAX_WINDOW`).
         * ``facets``: compute :class:`Facets` over all matches (costs a few ms).
 
-        Raises :class:`QueryError` for an invalid request or query string.
+        Raises :class:`QueryError` for an invalid request and
+        :class:`~newswatch.topics.parse.TopicSyntaxError` for bad query syntax.
         """
+
+    def take_dead_letters(self) -> list[DeadLetter]:
+        """Stories the index refused for good since the last call (e.g. mapping
+        errors), as dead letters for the pipeline to store. Embedded: never any."""
+        return []
 
     @abc.abstractmethod
     def close(self) -> None:
