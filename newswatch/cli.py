@@ -349,8 +349,11 @@ def _print_explain(story: Any) -> None:
     if not story.topics:
         out.print("no topic fired")
     for t in story.topics:
+        counts: dict[str, int] = {}
+        for m in t.matched:
+            counts[f"{m.field}:{m.term}"] = counts.get(f"{m.field}:{m.term}", 0) + 1
         out.print(f"[bold magenta]{t.id}[/] score {t.score:g}: "
-                  + ", ".join(f"{m.field}:{m.term}" for m in t.matched), highlight=False)
+                  + ", ".join(f"{k} ×{n}" if n > 1 else k for k, n in counts.items()), highlight=False)
     spans = sorted({(m.start, m.end) for t in story.topics for m in t.matched if 0 <= m.start < m.end})
     text = Text(story.text)
     for s, e in spans:

@@ -22,7 +22,10 @@ def _load(settings: Any) -> Any:
     from newswatch.alerts.settings import AlertsFile
     from newswatch.config import load_model
 
-    return load_model(Path(settings.config_dir) / "alerts.yaml", AlertsFile)
+    from newswatch.config import TopicsFile, with_topic_throttles
+
+    alerts = load_model(Path(settings.config_dir) / "alerts.yaml", AlertsFile)
+    return with_topic_throttles(alerts, load_model(Path(settings.config_dir) / "topics.yaml", TopicsFile))
 
 
 def _state_path(settings: Any, cfg: Any) -> Path:

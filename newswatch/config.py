@@ -264,6 +264,21 @@ def parse_model(text: str, model: type[M], *, path: str = "<string>") -> M:
                           fix=_fix_for(err, model, loc)) from None
 
 
+def with_topic_throttles(alerts: AlertsFile, topics: TopicsFile) -> AlertsFile:
+    """alerts.yaml's routing plus each topic's own ``throttle`` from topics.yaml.
+
+    An analyst can throttle a topic where it is defined; an explicit entry for
+    that topic in alerts.yaml's ``throttle`` wins over it (operators decide).
+    """
+    from newswatch.alerts.settings import TopicThrottle
+
+    own = {t.id: TopicThrottle(max_alerts=t.throttle.max_alerts, per_seconds=t.throttle.per_seconds)
+           for t in topics.topics if t.throttle is not None}
+    if not own:
+        return alerts
+    return alerts.model_copy(update={"throttle": {**own, **alerts.throttle}})
+
+
 class ConfigSet(BaseModel):
     """All four config files of one directory, validated together."""
 
@@ -280,8 +295,9 @@ class ConfigSet(BaseModel):
         if not d.is_dir():
             raise ConfigError("config directory not found", path=str(d),
                               fix="pass --config DIR pointing at a directory with feeds.yaml and topics.yaml.")
+        topics = load_model(topics_file or d / "topics.yaml", TopicsFile, missing_ok=topics_file is None)
         return cls(dir=d,
                    feeds=load_model(d / "feeds.yaml", FeedsFile),
-                   topics=load_model(topics_file or d / "topics.yaml", TopicsFile, missing_ok=topics_file is None),
+                   topics=topics,
                    entities=load_model(d / "entities.yaml", EntitiesFile),
-                   alerts=load_model(d / "alerts.yaml", AlertsFile))
+                   alerts=with_topic_throttles(load_model(d / "alerts.yaml", AlertsFile), topics))

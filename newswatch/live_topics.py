@@ -63,8 +63,13 @@ class TopicsWatcher:
         try:
             topics = load_model(self.path, TopicsFile, missing_ok=False)
             from newswatch.process import compiled_topics
+            from newswatch.topics.check import locate_in_file
+            from newswatch.topics.parse import TopicSyntaxError
 
-            compiled_topics(topics.topics)  # raises on a bad query
+            try:
+                compiled_topics(topics.topics)  # raises on a bad query
+            except TopicSyntaxError as exc:
+                raise locate_in_file(exc, self.path) from None
         except (ConfigError, NewswatchError) as exc:
             self.last_error = str(exc)
             log.error("topics not reloaded, keeping the previous %d topic(s): %s", len(self.current()), exc)

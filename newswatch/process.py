@@ -123,9 +123,12 @@ def compiled_topics(specs: Sequence[TopicSpec]) -> Any:
     with _matchers_lock:
         m = _matchers.get(key)
         if m is None:
+            import gc
+
             m = TopicMatcher.compile([s for s in specs if s.enabled])
             _matchers.clear()  # keep only the live set
             _matchers[key] = m
+            gc.collect()  # a large compile leaves garbage that slows the first matches
         return m
 
 

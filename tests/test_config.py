@@ -52,3 +52,16 @@ def test_missing_file(tmp_path: Path):
         load_model(tmp_path / "topics.yaml", TopicsFile, missing_ok=False)
     with pytest.raises(ConfigError, match="config directory not found"):
         ConfigSet.load(tmp_path / "nope")
+
+
+def test_topic_throttles_merge_into_alert_routing():
+    from newswatch.alerts.settings import AlertsFile
+    from newswatch.config import with_topic_throttles
+
+    topics = parse_model("topics:\n  - {id: a, query: x, throttle: {max_alerts: 2, per_seconds: 60}}\n"
+                         "  - {id: b, query: y, throttle: {max_alerts: 5}}\n", TopicsFile)
+    alerts = parse_model("throttle:\n  b: {max_alerts: 1, per_seconds: 10}\n", AlertsFile)
+    merged = with_topic_throttles(alerts, topics)
+    assert (merged.throttle_for("a").max_alerts, merged.throttle_for("a").per_seconds) == (2, 60)
+    assert merged.throttle_for("b").max_alerts == 1  # alerts.yaml wins for the same topic
+    assert with_topic_throttles(alerts, parse_model("topics: []", TopicsFile)) is alerts

@@ -84,6 +84,20 @@ def locate_query(text: str, topic_id: str, key: str) -> tuple[int | None, str | 
     return None, None
 
 
+def locate_in_file(exc: TopicSyntaxError, path: str | Path, text: str | None = None) -> TopicSyntaxError:
+    """``exc`` (keyed ``<topic id>.query``/``.exclude`` by :func:`~newswatch.topics.compile_topic`)
+    placed at its file and line, so a reload error reads ``topics.yaml:12 topics[1].query: ...``."""
+    path = Path(path)
+    if text is None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return exc.located(path=str(path), key=exc.key)
+    topic_id, _, key = (exc.key or "").rpartition(".")
+    line, key_path = locate_query(text, topic_id, key)
+    return exc.located(path=str(path), line=line, key=key_path or exc.key)
+
+
 def check_topics_text(text: str, path: str = "<string>") -> list[TopicProblem]:
     """All problems of topics.yaml ``text`` (see :func:`check_topics`)."""
     problems: list[TopicProblem] = []

@@ -2,7 +2,8 @@ import pytest
 
 from newswatch.config import TopicSpec
 from newswatch.topics import TopicMatcher, TopicSyntaxError, anchors_of, compile_topic, parse_query
-from newswatch.topics.compile import anchor_cost, token_key, token_prefix_key, value_key, value_prefix_key
+from newswatch.topics.compile import (MAX_GROUPS, anchor_cost, requirements_of, token_key, token_prefix_key,
+                                      value_key, value_prefix_key)
 
 
 def anchors(query: str):
@@ -52,6 +53,29 @@ def test_unanchorable_queries_are_always_evaluated(query):
     assert anchors(query) is None
 
 
+def groups(query: str):
+    return set(requirements_of(parse_query(query)))
+
+
+def test_requirement_groups_are_a_conjunction():
+    k = token_key
+    assert groups("gpe:Russia AND org:Taliban") == {frozenset({value_key("gpe", "russia")}),
+                                                   frozenset({value_key("org", "taliban")})}
+    # every word of a phrase is required; a short word filters nothing and is left out
+    assert groups('"paid to kill"') == {frozenset({k("paid")}), frozenset({k("kill")})}
+    assert groups('"u.s. forces"') == {frozenset({k("forces")})}
+    # OR: one group, the cheapest group of each alternative
+    assert groups('(bounty OR "paid to kill") AND troops') == {frozenset({k("bounty"), k("paid")}),
+                                                                frozenset({k("troops")})}
+    assert groups("(alpha AND beta) OR gamma") == {frozenset({k("alpha"), k("gamma")})}
+    # NOT and optional clauses require nothing; a group implied by a smaller one is dropped
+    assert groups("russia AND NOT weapons") == {frozenset({k("russia")})}
+    assert groups("+russia talks") == {frozenset({k("russia")})}
+    assert groups("alpha AND (alpha OR beta)") == {frozenset({k("alpha")})}
+    assert groups("NOT russia") == set() and groups("russia OR NOT doha") == set()
+    assert len(requirements_of(parse_query("aaaa AND bbbb AND cccc AND dddd AND eeee AND ffff"))) == MAX_GROUPS
+
+
 def test_compile_topic_and_stats():
     specs = [
         TopicSpec(id="russia-taliban", query="gpe:Russia AND org:Taliban"),
@@ -70,7 +94,9 @@ def test_compile_topic_and_stats():
     stats = m.stats()
     assert (stats.topics, stats.disabled, stats.always_evaluate) == (4, 1, 1)
     assert stats.always_evaluate_ids == ("no-doha",)
-    assert stats.anchors == 6 and stats.value_anchors == 1 and stats.token_anchors == 5
+    # every requirement group is in the automaton: gpe:russia, org:taliban; bounty, bounties, paid,
+    # payments; troops, soldiers, servicemen, coalition, americans, forces; russia
+    assert stats.anchors == 13 and stats.value_anchors == 2 and stats.token_anchors == 11
     assert "4 topics (1 disabled)" in str(stats)
     assert [t.id for t in m.topics] == ["russia-taliban", "bounties", "no-doha", "strict"]
 
