@@ -63,7 +63,7 @@ def test_edit_goes_live_broken_edit_is_rejected_fix_goes_live(tmp_path: Path):
     write(path, BROKEN_QUERY, tick)
     assert w.check() is False
     assert live_ids(w) == ["alpha", "beta"]
-    assert w.last_error and "beta.query" in w.last_error and "'and'" in w.last_error
+    assert w.last_error and "topics.yaml:5 topics[1].query" in w.last_error and "'and'" in w.last_error
     assert fires(w, doc) == ["alpha", "beta"]
     assert w.check() is False and live_ids(w) == ["alpha", "beta"]      # no retry storm on an unchanged file
 
