@@ -184,7 +184,7 @@ class ProcessArticles(beam.PTransform):
     on bounded batches and on an unbounded bus source, fused into one stage.
     With ``topics_path`` the topics are reloaded from that file while running;
     with ``cluster_store`` every story joins its near-duplicate cluster
-    (MinHash/LSH, :mod:`newswatch.cluster`) before topics are matched.
+    (MinHash/LSH, :mod:`newswatch.cluster`; one store transaction per batch).
     """
 
     def __init__(self, *, model: str, entities: EntitiesFile | None, topics: Sequence[TopicSpec],
@@ -199,14 +199,13 @@ class ProcessArticles(beam.PTransform):
         prepared = decoded.ok | "Prepare" >> beam.ParDo(PrepareFn()).with_outputs(DEAD, main="ok")
         batched = prepared.ok | "BatchForNER" >> beam.BatchElements(
             min_batch_size=self.batch_size, max_batch_size=self.batch_size)
+        if self.cluster_store:
+            from pipelines.cluster import AssignClustersFn
+
+            batched = batched | "AssignClusters" >> beam.ParDo(AssignClustersFn(self.cluster_store))
         ents = batched | "ExtractEntities" >> beam.ParDo(
             ExtractEntitiesFn(self.model, self.entities, self.batch_size)).with_outputs(DEAD, main="ok")
-        clustered = ents.ok
-        if self.cluster_store:
-            from pipelines.cluster import AssignClusterFn
-
-            clustered = ents.ok | "AssignCluster" >> beam.ParDo(AssignClusterFn(self.cluster_store))
-        matched = clustered | "MatchTopics" >> beam.ParDo(
+        matched = ents.ok | "MatchTopics" >> beam.ParDo(
             MatchTopicsFn(self.topics, self.topics_path, self.reload_s)).with_outputs(DEAD, main="ok")
         alerts = matched.ok | "MakeAlerts" >> beam.ParDo(AlertsFn(self.topics, self.topics_path, self.reload_s))
         parts = (decoded[DEAD], prepared[DEAD], ents[DEAD], matched[DEAD])
