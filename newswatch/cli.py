@@ -386,12 +386,26 @@ def topics_check(topics: Optional[Path] = typer.Option(None, "--topics", help="T
 # ------------------------------------------------------------------- status
 @app.command()
 def status(config: Optional[Path] = ConfigOpt, data: Optional[Path] = DataOpt,
-           as_json: bool = typer.Option(False, "--json")) -> None:
-    """Health: queue depth, dead letters, index size, alerts, feeds and their last poll."""
+           as_json: bool = typer.Option(False, "--json"),
+           bus: Optional[str] = typer.Option(None, "--bus", help="local, or kafka://HOST:PORT for per-partition lag.")
+           ) -> None:
+    """Health: queue depth, dead letters, index size, alerts, feeds and their last poll (Kafka: lag per partition)."""
     from newswatch.status import collect_status
 
     settings = settings_for(config, data)
+    if bus:
+        settings = settings.with_overrides(bus=bus)
     setup_logging("WARNING")
+    if settings.bus.startswith("kafka://"):
+        from newswatch.bus.kafka import kafka_status
+        from newswatch.cli_kafka import render_kafka_status
+
+        kst = kafka_status(settings)
+        if as_json:
+            print(json.dumps(kst, default=str, indent=2))
+        else:
+            render_kafka_status(kst, out)
+        return
     st = collect_status(settings)
     if as_json:
         print(json.dumps(st, default=str, indent=2))

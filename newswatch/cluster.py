@@ -59,6 +59,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import zlib
 import time
 from pathlib import Path
 from typing import Iterable, Protocol, Sequence
@@ -129,6 +130,7 @@ def word_shingles(words: Sequence[str], k: int = 3) -> set[bytes]:
 _PERMS: dict[int, np.ndarray] = {}
 _PERMS_LOCK = threading.Lock()
 SCHEME = "affine32"  #: datasketch ≥ 2.0 permutation scheme (bijective, uint32 values)
+ITEM_HASH = "crc32-mix3"  #: how shingles are hashed (part of the stored signature format)
 
 
 def _permutations(num_perm: int) -> np.ndarray:
@@ -142,18 +144,56 @@ def _permutations(num_perm: int) -> np.ndarray:
 
 
 def signature(shingle_set: Iterable[bytes], num_perm: int = 128) -> np.ndarray:
-    """MinHash signature (``uint32[num_perm]``) of a shingle set.
+    """MinHash signature (``uint32[num_perm]``) of a set of shingles given as bytes.
 
-    ``datasketch.MinHash`` (seed 1, ``affine32`` scheme, SHA-1 32-bit item
-    hashes) with its permutations computed once per process.
+    ``datasketch.MinHash`` (seed 1, ``affine32`` scheme) over 32-bit CRC item
+    hashes. For story text use :func:`text_signature`, which hashes shingles
+    from token hashes without building the strings (same scheme).
     """
+    hashes = [zlib.crc32(item) for item in shingle_set]
+    return _minhash(np.asarray(hashes, dtype=np.uint64), num_perm)
+
+
+def _minhash(item_hashes: np.ndarray, num_perm: int) -> np.ndarray:
     from datasketch import MinHash
 
-    m = MinHash(num_perm=num_perm, seed=SEED, scheme=SCHEME, permutations=_permutations(num_perm))
-    items = list(shingle_set)
-    if items:
-        m.update_batch(items)
+    m = MinHash(num_perm=num_perm, seed=SEED, scheme=SCHEME, permutations=_permutations(num_perm),
+                hashfunc=int)
+    if len(item_hashes):
+        m.update_batch(np.unique(item_hashes).tolist())
     return np.asarray(m.hashvalues, dtype=np.uint32)
+
+
+_M1, _M2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F)
+
+
+def shingle_hashes(words: Sequence[str], k: int = 3) -> np.ndarray:
+    """32-bit hashes of the ``k``-word shingles of ``words``, vectorized.
+
+    Each token is hashed once (CRC-32 of its UTF-8), then each window of ``k``
+    token hashes is mixed position-dependently (so "a b c" ≠ "c b a") and
+    finalized with a 64→32-bit avalanche. A text shorter than ``k`` words is
+    one shingle.
+    """
+    if not words:
+        return np.zeros(0, dtype=np.uint64)
+    th = np.fromiter((zlib.crc32(w.encode("utf-8")) for w in words), dtype=np.uint64, count=len(words))
+    if len(th) < k:
+        k = len(th)
+    n = len(th) - k + 1
+    with np.errstate(over="ignore"):
+        h = np.zeros(n, dtype=np.uint64)
+        for j in range(k):
+            h = (h ^ th[j:j + n]) * _M1 + np.uint64(j + 1)
+        h ^= h >> np.uint64(29)
+        h *= _M2
+        h ^= h >> np.uint64(32)
+    return h & np.uint64(0xFFFFFFFF)
+
+
+def text_signature(words: Sequence[str], k: int, num_perm: int = 128) -> np.ndarray:
+    """MinHash signature of the ``k``-word shingles of a token list."""
+    return _minhash(shingle_hashes(words, k), num_perm)
 
 
 def jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> float:
@@ -186,7 +226,7 @@ def sign(story_id: str, text: str, settings: ClusterSettings) -> Signed:
     words = [t.text for t in tokenize(text)]
     if len(words) < settings.min_tokens:
         return Signed(story_id, None, [])
-    sig = signature(word_shingles(words, settings.shingle_words), settings.num_perm)
+    sig = text_signature(words, settings.shingle_words, settings.num_perm)
     return Signed(story_id, sig, band_keys(sig, settings.bands, settings.rows))
 
 
@@ -289,7 +329,8 @@ class SqliteClusterStore:
         return self._db.transaction()
 
     def _check_format(self, conn) -> None:  # noqa: ANN001
-        want = {"scheme": SCHEME, **{k: str(getattr(self.settings, k)) for k in _FORMAT_KEYS if k != "scheme"}}
+        want = {"scheme": SCHEME, "item_hash": ITEM_HASH,
+                **{k: str(getattr(self.settings, k)) for k in _FORMAT_KEYS if k != "scheme"}}
         have = dict(conn.execute("SELECT key, value FROM cluster_meta").fetchall())
         if not have:
             conn.executemany("INSERT INTO cluster_meta (key, value) VALUES (?, ?)", list(want.items()))

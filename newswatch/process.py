@@ -115,10 +115,20 @@ def topics_key(specs: Sequence[TopicSpec]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+_last: list[tuple[Any, Any]] = [(None, None)]  # (specs object, matcher) of the live set, by identity
+
+
 def compiled_topics(specs: Sequence[TopicSpec]) -> Any:
-    """The compiled matcher for ``specs``, compiled once per process per topic set."""
+    """The compiled matcher for ``specs``, compiled once per process per topic set.
+
+    The live topic set is passed as the same tuple object until it is reloaded,
+    so the common case is an identity check, not a hash of every topic.
+    """
     from newswatch.topics.matcher import TopicMatcher
 
+    last_specs, last_matcher = _last[0]
+    if last_specs is specs:
+        return last_matcher
     key = topics_key(specs)
     with _matchers_lock:
         m = _matchers.get(key)
@@ -129,6 +139,7 @@ def compiled_topics(specs: Sequence[TopicSpec]) -> Any:
             _matchers.clear()  # keep only the live set
             _matchers[key] = m
             gc.collect()  # a large compile leaves garbage that slows the first matches
+        _last[0] = (specs, m)
         return m
 
 

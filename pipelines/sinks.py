@@ -24,12 +24,12 @@ NS = "newswatch"
 log = logging.getLogger("newswatch.pipeline")
 
 
-class _BufferedSink(beam.DoFn):
-    max_buffer = 500
+class BufferedSink(beam.DoFn):
+    """Buffers a bundle's elements and writes them in bulk: in ``finish_bundle``,
+    or earlier when ``max_buffer`` is reached. ``flush`` must return only when
+    the write is durable (the source acks after the bundle)."""
 
-    def __init__(self, settings: Settings) -> None:
-        super().__init__()
-        self.settings = settings
+    max_buffer = 500
 
     def start_bundle(self) -> None:
         self.buffer: list[Any] = []
@@ -46,6 +46,14 @@ class _BufferedSink(beam.DoFn):
 
     def flush(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
+
+
+class _BufferedSink(BufferedSink):
+    """A buffered sink configured by the process settings."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__()
+        self.settings = settings
 
 
 class WriteStoriesFn(_BufferedSink):
@@ -66,7 +74,7 @@ class WriteStoriesFn(_BufferedSink):
             self.bus.dead_letter(dead)
             for d in dead:
                 metrics.DEAD_LETTERS.labels(d.stage).inc()
-        log.info("pipeline: %d story(ies) indexed", len(stories) - len(dead))
+        log.debug("pipeline: %d story(ies) indexed", len(stories) - len(dead))
         self.count.inc(len(stories) - len(dead))
         metrics.STORIES_INDEXED.inc(len(stories) - len(dead))
         self.buffer = []
@@ -117,6 +125,6 @@ class WriteOutputs(beam.PTransform):
     def expand(self, outputs: dict[str, beam.PCollection]) -> beam.pvalue.PDone:
         outputs["stories"] | "WriteStories" >> beam.ParDo(WriteStoriesFn(self.settings))
         outputs["alerts"] | "WriteAlerts" >> beam.ParDo(WriteAlertsFn(self.settings))
-        for i, part in enumerate(outputs.get("dead_letter_parts") or (outputs["dead_letters"],)):
+        for i, part in enumerate(outputs["dead_letter_parts"]):
             part | f"WriteDeadLetters{i}" >> beam.ParDo(WriteDeadLettersFn(self.settings))
         return beam.pvalue.PDone(outputs["stories"].pipeline)

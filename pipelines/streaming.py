@@ -4,7 +4,7 @@
 pipeline on the FnApiRunner (or the runner ``Settings.runner`` names)::
 
     ReadFromKafka(news.raw, consumer group)          pipelines.kafka_source
-      → ProcessArticlesLive (decode → prepare → NER → topics → alerts)
+      → ProcessArticles (decode → prepare → clusters → NER → topics → alerts)
       → stories      → WriteStoriesFn  (index upsert + commit, finish_bundle)
       → alerts       → ProduceAlertsFn (news.alerts, acks=all, flushed in finish_bundle)
       → dead letters → ProduceDeadLettersFn (news.deadletters, reason + payload)
@@ -16,10 +16,9 @@ the runner finalizes a bundle only after every DoFn fused with the reader has
 finished the bundle. This needs the whole path to be ONE fused stage, which
 the FnApiRunner breaks at every multi-input ``Flatten`` (it materialises the
 Flatten's inputs and runs its consumers as a separate stage — on an unbounded
-source only when the source ends). :class:`ProcessArticlesLive` is therefore
-:class:`pipelines.transforms.ProcessArticles` with each stage's dead-letter
-output written by its own sink instead of flattened first; the DoFns are the
-same. Exactly-once *effect* in the index = at-least-once delivery + upserts by
+source only when the source ends). So each stage's dead-letter output of
+:class:`pipelines.transforms.ProcessArticles` is written by its own sink
+instead of being flattened first. Exactly-once *effect* in the index = at-least-once delivery + upserts by
 story id; alerts on ``news.alerts`` are at-least-once, keyed by ``Alert.id``
 (the notifier dedups).
 
@@ -43,19 +42,13 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from newswatch import backends, metrics
 from newswatch.bus.kafka import KafkaBus, KafkaSettings, consumer_config, ensure_topics
+from newswatch.cluster import store_path
 from newswatch.config import EntitiesFile, TopicSpec
 from newswatch.records import Alert, DeadLetter
 from newswatch.settings import Settings
 from pipelines import kafka_source
-from pipelines.sinks import WriteStoriesFn
-from pipelines.transforms import (
-    DEAD,
-    AlertsFn,
-    DecodeFn,
-    ExtractEntitiesFn,
-    MatchTopicsFn,
-    PrepareFn,
-)
+from pipelines.sinks import BufferedSink, WriteStoriesFn
+from pipelines.transforms import ProcessArticles
 
 log = logging.getLogger("newswatch.worker")
 
@@ -87,10 +80,8 @@ def close_buses() -> None:
         b.close()
 
 
-class _KafkaSink(beam.DoFn):
+class _KafkaSink(BufferedSink):
     """Buffers a bundle and produces it in ``finish_bundle``; returns only when Kafka acked."""
-
-    max_buffer = 500
 
     def __init__(self, bus_url: str, kafka: KafkaSettings) -> None:
         super().__init__()
@@ -98,22 +89,6 @@ class _KafkaSink(beam.DoFn):
 
     def setup(self) -> None:
         self.bus = kafka_bus(self.bus_url, self.kafka)
-
-    def start_bundle(self) -> None:
-        self.buffer: list[Any] = []
-
-    def process(self, element: Any) -> Iterable[None]:
-        self.buffer.append(element)
-        if len(self.buffer) >= self.max_buffer:
-            self.flush()
-        return ()
-
-    def finish_bundle(self) -> None:
-        if self.buffer:
-            self.flush()
-
-    def flush(self) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
 
 
 class ProduceAlertsFn(_KafkaSink):
@@ -148,33 +123,6 @@ class ProduceDeadLettersFn(_KafkaSink):
         self.buffer = []
 
 
-class ProcessArticlesLive(beam.PTransform):
-    """Kafka messages → stories, alerts and dead letters, with no fusion break.
-
-    The stages and DoFns of :class:`pipelines.transforms.ProcessArticles`;
-    the output dict has ``stories``, ``alerts`` and ``dead_letters`` — the
-    latter a tuple of PCollections (one per stage) instead of their Flatten,
-    so a sink per part keeps everything in the reader's fused stage.
-    """
-
-    def __init__(self, *, model: str, entities: EntitiesFile | None, topics: Sequence[TopicSpec],
-                 batch_size: int = 32) -> None:
-        super().__init__()
-        self.model, self.entities, self.topics, self.batch_size = model, entities, tuple(topics), batch_size
-
-    def expand(self, messages: beam.PCollection) -> dict[str, Any]:
-        decoded = messages | "Decode" >> beam.ParDo(DecodeFn()).with_outputs(DEAD, main="ok")
-        prepared = decoded.ok | "Prepare" >> beam.ParDo(PrepareFn()).with_outputs(DEAD, main="ok")
-        batched = prepared.ok | "BatchForNER" >> beam.BatchElements(
-            min_batch_size=self.batch_size, max_batch_size=self.batch_size)
-        ents = batched | "ExtractEntities" >> beam.ParDo(
-            ExtractEntitiesFn(self.model, self.entities, self.batch_size)).with_outputs(DEAD, main="ok")
-        matched = ents.ok | "MatchTopics" >> beam.ParDo(MatchTopicsFn(self.topics)).with_outputs(DEAD, main="ok")
-        alerts = matched.ok | "MakeAlerts" >> beam.ParDo(AlertsFn(self.topics))
-        return {"stories": matched.ok, "alerts": alerts,
-                "dead_letters": (decoded[DEAD], prepared[DEAD], ents[DEAD], matched[DEAD])}
-
-
 class WriteLiveOutputs(beam.PTransform):
     """Stories → index; alerts → alerts topic; each dead-letter part → dead-letter topic."""
 
@@ -185,7 +133,7 @@ class WriteLiveOutputs(beam.PTransform):
     def expand(self, outputs: dict[str, Any]) -> beam.pvalue.PDone:
         outputs["stories"] | "WriteStories" >> beam.ParDo(WriteStoriesFn(self.settings))
         outputs["alerts"] | "ProduceAlerts" >> beam.ParDo(ProduceAlertsFn(self.settings.bus, self.kafka))
-        for i, part in enumerate(outputs["dead_letters"]):
+        for i, part in enumerate(outputs["dead_letter_parts"]):
             part | f"ProduceDeadLetters{i}" >> beam.ParDo(ProduceDeadLettersFn(self.settings.bus, self.kafka))
         return beam.pvalue.PDone(outputs["stories"].pipeline)
 
@@ -197,8 +145,11 @@ def build(p: beam.Pipeline, settings: Settings, kafka: KafkaSettings, *, topics:
     outputs = (p
                | "ReadKafka" >> kafka_source.ReadFromKafka(conf, [kafka.raw_topic], max_records=kafka.max_poll_records,
                                                            poll_timeout_ms=kafka.poll_timeout_ms, readers=readers)
-               | "Process" >> ProcessArticlesLive(model=settings.spacy_model, entities=entities, topics=topics,
-                                                  batch_size=settings.nlp_batch_size))
+               | "Process" >> ProcessArticles(model=settings.spacy_model, entities=entities, topics=topics,
+                                              batch_size=settings.nlp_batch_size,
+                                              topics_path=settings.config_dir / "topics.yaml",
+                                              reload_s=settings.topics_reload_s,
+                                              cluster_store=str(store_path(settings.data_dir))))
     outputs | "Write" >> WriteLiveOutputs(settings, kafka)
 
 

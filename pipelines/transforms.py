@@ -174,14 +174,22 @@ class AlertsFn(_TopicsAware, beam.DoFn):
         yield from process.alerts_for(story, self.names)
 
 
+def all_dead_letters(outputs: dict[str, Any], label: str = "AllDeadLetters") -> beam.PCollection:
+    """The dead-letter parts of :class:`ProcessArticles` as one PCollection (a fusion break)."""
+    return tuple(outputs["dead_letter_parts"]) | label >> beam.Flatten()
+
+
 class ProcessArticles(beam.PTransform):
     """Bus messages → stories, alerts and dead letters.
 
-    Output: a dict with ``stories``, ``alerts`` and ``dead_letters`` PCollections,
-    and ``dead_letter_parts`` (the per-stage dead-letter PCollections, which sinks
-    write separately so no Flatten sits between the source and its sinks).
-    Element-wise throughout (no windows or GroupByKey): the same transform runs
-    on bounded batches and on an unbounded bus source, fused into one stage.
+    Output: a dict with ``stories`` and ``alerts`` PCollections and
+    ``dead_letter_parts``, the per-stage dead-letter PCollections. Sinks write
+    each part separately: on the FnApiRunner a multi-input Flatten is a fusion
+    break, and everything from the source to the sinks must stay in one fused
+    stage so the source's bundle finalizer (the ack) runs after every sink has
+    committed. Use :func:`all_dead_letters` where one PCollection is wanted
+    (tests, bounded runs). Element-wise throughout (no windows or GroupByKey):
+    the same transform runs on bounded batches and on an unbounded bus source.
     With ``topics_path`` the topics are reloaded from that file while running;
     with ``cluster_store`` every story joins its near-duplicate cluster
     (MinHash/LSH, :mod:`newswatch.cluster`; one store transaction per batch).
@@ -209,5 +217,4 @@ class ProcessArticles(beam.PTransform):
             MatchTopicsFn(self.topics, self.topics_path, self.reload_s)).with_outputs(DEAD, main="ok")
         alerts = matched.ok | "MakeAlerts" >> beam.ParDo(AlertsFn(self.topics, self.topics_path, self.reload_s))
         parts = (decoded[DEAD], prepared[DEAD], ents[DEAD], matched[DEAD])
-        dead = parts | "AllDeadLetters" >> beam.Flatten()
-        return {"stories": matched.ok, "alerts": alerts, "dead_letters": dead, "dead_letter_parts": parts}
+        return {"stories": matched.ok, "alerts": alerts, "dead_letter_parts": parts}

@@ -59,11 +59,29 @@ def test_samples_are_twelve_real_rewrites():
 
 
 def test_signature_is_datasketch_minhash():
+    import zlib
+
     items = shingles(SYNDICATED[0].read_text(encoding="utf-8"))
-    m = MinHash(num_perm=128, seed=1, scheme="affine32")
+    m = MinHash(num_perm=128, seed=1, scheme="affine32", hashfunc=zlib.crc32)
     for it in items:
         m.update(it)
     assert np.array_equal(signature(items), m.hashvalues.astype(np.uint32))
+
+
+def test_text_signature_estimates_jaccard_of_word_shingles():
+    """The vectorized shingle hashing keeps MinHash's promise: equal fractions ≈ Jaccard."""
+    from newswatch.cluster import jaccard, shingle_hashes, text_signature
+    from newswatch.fields import tokenize
+
+    words = [t.text for t in tokenize(SYNDICATED[0].read_text(encoding="utf-8"))]
+    assert len(set(shingle_hashes(words, 3).tolist())) == len(shingles(" ".join(words), 3))  # no collisions
+    assert not np.array_equal(shingle_hashes(["a", "b", "c"], 3), shingle_hashes(["c", "b", "a"], 3))
+    half = words[: len(words) // 2]
+    a, b = set(shingle_hashes(words, 3).tolist()), set(shingle_hashes(half, 3).tolist())
+    true_j = len(a & b) / len(a | b)
+    est = jaccard(text_signature(words, 3, 256), text_signature(half, 3, 256))
+    assert abs(est - true_j) < 0.1
+    assert jaccard(text_signature(words, 3), text_signature(words, 3)) == 1.0
 
 
 def test_shingles_use_the_index_tokenizer():

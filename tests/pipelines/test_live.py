@@ -59,3 +59,21 @@ def test_sinks_commit_before_the_ack_and_stop_ends_the_pipeline(tmp_path: Path):
         bus.ack = real_ack  # type: ignore[method-assign]
         stop_live(settings)
         backends.close_all()
+
+
+def test_source_and_every_sink_are_one_fused_stage(tmp_path: Path):
+    """The ack runs in the source's bundle finalizer: only safe if no fusion break
+    (e.g. a multi-input Flatten) separates any sink from the source."""
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+    from pipelines.live import build_live_pipeline
+
+    settings = Settings(data_dir=tmp_path / "var", config_dir=CONFIG)
+    p = build_live_pipeline(settings, topics=CFG.topics.topics, entities=CFG.entities)
+    _, stages = FnApiRunner().create_stages(p.to_runner_api())
+    with_source = [s for s in stages if any(t.unique_name == "ReadBus/Lease/Process" for t in s.transforms)]
+    assert len(with_source) == 1
+    names = " ".join(t.unique_name for t in with_source[0].transforms)
+    for part in ("Process/Decode", "Process/AssignClusters", "Process/ExtractEntities", "Process/MatchTopics",
+                 "Write/WriteStories", "Write/WriteAlerts", "Write/WriteDeadLetters0", "Write/WriteDeadLetters3"):
+        assert part in names, f"{part} is not fused with the source"
