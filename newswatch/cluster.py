@@ -62,7 +62,7 @@ import threading
 import zlib
 import time
 from pathlib import Path
-from typing import Iterable, Protocol, Sequence
+from typing import TYPE_CHECKING, Iterable, Literal, Protocol, Sequence
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -71,6 +71,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from newswatch.errors import ConfigError
 from newswatch.fields import tokenize
 from newswatch.records import Story
+
+if TYPE_CHECKING:
+    from newswatch.cluster_es import ElasticsearchClusterStore
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +100,9 @@ class ClusterSettings(BaseSettings):
     horizon_days: float = Field(14.0, gt=0, description="Stories first seen longer ago are pruned.")
     prune_every_s: float = Field(3600.0, gt=0, description="How often a store checks for entries to prune.")
     path: Path | None = Field(None, description="Store file (default: DATA_DIR/clusters.sqlite3).")
+    backend: Literal["sqlite", "elasticsearch"] = Field(
+        "sqlite", description="'sqlite' (one file shared by the workers of one machine) or 'elasticsearch' "
+                              "(one index shared by workers on many machines; NEWSWATCH_ES_* as for the index).")
 
     @model_validator(mode="after")
     def _fits(self) -> "ClusterSettings":
@@ -439,8 +445,18 @@ _stores: dict[str, SqliteClusterStore] = {}
 _stores_lock = threading.Lock()
 
 
-def open_store(path: Path | str, settings: ClusterSettings | None = None) -> SqliteClusterStore:
-    """The process-wide store of ``path`` (DoFn ``setup()`` calls this; never closed by callers)."""
+def open_store(path: Path | str, settings: ClusterSettings | None = None
+               ) -> "SqliteClusterStore | ElasticsearchClusterStore":
+    """The process-wide store of ``path`` (DoFn ``setup()`` calls this; never closed by callers).
+
+    With ``backend="elasticsearch"`` (``NEWSWATCH_CLUSTER_BACKEND``) ``path`` is
+    ignored: the store is the ``newswatch-clusters`` index of the cluster that
+    ``NEWSWATCH_ES_URL`` / ``NEWSWATCH_ES_*`` name (:mod:`newswatch.cluster_es`).
+    """
+    if (settings or ClusterSettings()).backend == "elasticsearch":
+        from newswatch.cluster_es import open_es_store
+
+        return open_es_store(settings or ClusterSettings())
     key = str(Path(path).resolve())
     with _stores_lock:
         store = _stores.get(key)

@@ -1,11 +1,12 @@
 """The clustering step of the news pipeline: Story → Story with ``cluster_id``.
 
 A thin DoFn over :func:`newswatch.cluster.with_cluster`. The store is opened
-in ``setup()`` through a per-process cache (every bundle and micro-batch of a
-worker shares one handle), and it is a SQLite file shared by every worker
-process on the machine, so clusters survive restarts and span workers — no
-Beam state or windows are involved (see DESIGN.md: the live path stays
-element-wise).
+in ``setup()`` through a per-process cache (every bundle of a worker shares
+one handle). It is durable and shared outside Beam — a SQLite file for the
+workers of one machine (embedded default), or an Elasticsearch index for
+workers on many machines (``NEWSWATCH_CLUSTER_BACKEND=elasticsearch``) — so
+clusters survive restarts and span workers; no Beam state or windows are
+involved (see DESIGN.md: the live path stays element-wise).
 
 Failure mode: a store error (disk full, unreadable file) is not a property of
 the story, so it is **not** turned into a dead letter: it fails the bundle,
