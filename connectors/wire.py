@@ -33,6 +33,7 @@ from pathlib import Path
 
 from connectors.base import PollResult
 from connectors.document import parse_document
+from newswatch.fsutil import fsync_dir
 from newswatch.config import WireSpec
 from newswatch.records import DeadLetter, RawArticle, utcnow
 from newswatch.settings import Settings
@@ -70,19 +71,6 @@ def _unique_target(folder: Path, name: str) -> Path:
         if not candidate.exists():
             return candidate
         n += 1
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 class WireDropSource:
@@ -238,7 +226,7 @@ class WireDropSource:
                           self.id, wire_file.path, target, exc)
                 continue
             log.info("wire %s: %s -> %s", self.id, wire_file.path.name, target.relative_to(self.path))
-        _fsync_dir(self.path)
-        _fsync_dir(self.processed_dir)
-        _fsync_dir(self.failed_dir)
+        fsync_dir(self.path)
+        fsync_dir(self.processed_dir)
+        fsync_dir(self.failed_dir)
         result.pending = None

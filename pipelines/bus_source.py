@@ -23,17 +23,15 @@ import time
 from typing import Any, Iterable
 
 import apache_beam as beam
-from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
 from apache_beam.io.watermark_estimators import WalltimeWatermarkEstimator
-from apache_beam.transforms.core import RestrictionProvider
 from apache_beam.utils.timestamp import Duration
 
 from newswatch import backends
 from newswatch.settings import Settings
+from pipelines.restrictions import END, EndlessRestrictions
 
 log = logging.getLogger("newswatch.pipeline")
 
-_END = 2**62
 _lock = threading.Lock()
 _stops: dict[str, threading.Event] = {}
 _inflight: dict[str, set[int]] = {}
@@ -54,20 +52,6 @@ def take_inflight(settings: Settings) -> list[int]:
     with _lock:
         offs = _inflight.pop(_key(settings), set())
     return sorted(offs)
-
-
-class _Forever(RestrictionProvider):
-    def initial_restriction(self, element: Any) -> OffsetRange:
-        return OffsetRange(0, _END)
-
-    def create_tracker(self, restriction: OffsetRange) -> OffsetRestrictionTracker:
-        return OffsetRestrictionTracker(restriction)
-
-    def restriction_size(self, element: Any, restriction: OffsetRange) -> int:
-        return 1
-
-    def split(self, element: Any, restriction: OffsetRange) -> Iterable[OffsetRange]:
-        yield restriction  # one reader per pipeline; workers scale on Kafka
 
 
 class ReadLocalBusFn(beam.DoFn):
@@ -94,12 +78,12 @@ class ReadLocalBusFn(beam.DoFn):
     @beam.DoFn.unbounded_per_element()
     def process(self, element: Any,
                 finalizer: Any = beam.DoFn.BundleFinalizerParam,
-                tracker: Any = beam.DoFn.RestrictionParam(_Forever()),
+                tracker: Any = beam.DoFn.RestrictionParam(EndlessRestrictions()),
                 watermark: Any = beam.DoFn.WatermarkEstimatorParam(WalltimeWatermarkEstimator.default_provider()),
                 ) -> Iterable[tuple[int, str, bytes]]:
         pos = tracker.current_restriction().start
         if self.stop.is_set():
-            tracker.try_claim(_END - 1)  # claim the rest: the reader is done
+            tracker.try_claim(END)  # claim the rest: the reader is done
             return
         if not self.bus.wait(self.wait_s):
             tracker.defer_remainder(Duration.of(0))

@@ -43,21 +43,19 @@ across bundles. Gotcha (Beam 2.77): ``BundleFinalizerParam`` must come before
 from __future__ import annotations
 
 import logging
-import sys
 import threading
 from typing import Any, Iterable, Iterator
 
 import apache_beam as beam
-from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
-from apache_beam.transforms.core import RestrictionProvider
 from apache_beam.utils.timestamp import Duration
+
+from pipelines.restrictions import END, EndlessRestrictions
 
 log = logging.getLogger("newswatch.kafka.source")
 
 #: What the reader emits: ((topic, partition, offset), key, value bytes).
 KafkaMessage = tuple[tuple[str, int, int], str, bytes]
 
-_END = sys.maxsize
 
 _lock = threading.RLock()
 _consumers: dict[tuple[Any, ...], "_GroupConsumer"] = {}
@@ -199,25 +197,6 @@ def close_consumers() -> None:
             log.warning("closing the Kafka consumer failed", exc_info=True)
 
 
-class _CounterRestrictions(RestrictionProvider):
-    """An infinite offset range over bundle positions; never split up front."""
-
-    def initial_restriction(self, element: Any) -> OffsetRange:
-        return OffsetRange(0, _END)
-
-    def create_tracker(self, restriction: OffsetRange) -> OffsetRestrictionTracker:
-        return OffsetRestrictionTracker(restriction)
-
-    def restriction_size(self, element: Any, restriction: OffsetRange) -> int:
-        return 1
-
-    def split(self, element: Any, restriction: OffsetRange) -> Iterator[OffsetRange]:
-        yield restriction
-
-    def truncate(self, element: Any, restriction: OffsetRange) -> None:
-        return None  # on drain, stop reading: uncommitted records stay in Kafka
-
-
 class ReadKafkaFn(beam.DoFn):
     """Impulse → Kafka records of the group's assigned partitions, forever (see module docstring)."""
 
@@ -232,9 +211,9 @@ class ReadKafkaFn(beam.DoFn):
     @beam.DoFn.unbounded_per_element()
     def process(self, element: Any,
                 finalizer: Any = beam.DoFn.BundleFinalizerParam,
-                tracker: Any = beam.DoFn.RestrictionParam(_CounterRestrictions())) -> Iterator[KafkaMessage]:
+                tracker: Any = beam.DoFn.RestrictionParam(EndlessRestrictions())) -> Iterator[KafkaMessage]:
         if _stop.is_set():
-            tracker.try_claim(_END)  # done: the pipeline drains and run() returns
+            tracker.try_claim(END)  # done: the pipeline drains and run() returns
             return
         group = group_consumer(self.consumer_config, self.topics, _reader_index(element))
         position = tracker.current_restriction().start

@@ -29,6 +29,7 @@ from typing import Iterator, Sequence
 
 from pydantic import ValidationError
 
+from newswatch.fsutil import fsync_dir
 from newswatch.records import Alert
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ class AlertLog:
         created = not self.path.exists()
         self._fh = open(self.path, "a+b")  # noqa: SIM115 - kept open for the log's lifetime
         if created:
-            _fsync_dir(self.path.parent)
+            fsync_dir(self.path.parent)
         with self._lock, _flock(self._fh):
             self._catch_up()
 
@@ -166,19 +167,6 @@ class _flock:
 
     def __exit__(self, *exc: object) -> None:
         fcntl.flock(self.fh.fileno(), fcntl.LOCK_UN)
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # ---------------------------------------------------------------- console
