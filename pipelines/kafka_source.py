@@ -59,6 +59,7 @@ KafkaMessage = tuple[tuple[str, int, int], str, bytes]
 
 _lock = threading.RLock()
 _consumers: dict[tuple[Any, ...], "_GroupConsumer"] = {}
+_generation = 0  #: bumped by close_consumers(); readers of an older generation stop
 _stop = threading.Event()
 
 
@@ -186,10 +187,18 @@ def consumers() -> list[_GroupConsumer]:
 
 
 def close_consumers() -> None:
-    """Leave the group (positions not committed are read again by the next owner)."""
+    """Leave the group (positions not committed are read again by the next owner).
+
+    Also ends every reader of an earlier pipeline run that is still being
+    called (a failed run's bundle can outlive the run): such a reader must not
+    open a new consumer that would join the group and hold partitions no live
+    pipeline reads.
+    """
+    global _generation
     with _lock:
         items = list(_consumers.values())
         _consumers.clear()
+        _generation += 1
     for c in items:
         try:
             c.close()
@@ -208,11 +217,14 @@ class ReadKafkaFn(beam.DoFn):
         self.max_records = max_records
         self.poll_timeout_ms = poll_timeout_ms
 
+    def setup(self) -> None:
+        self.generation = _generation
+
     @beam.DoFn.unbounded_per_element()
     def process(self, element: Any,
                 finalizer: Any = beam.DoFn.BundleFinalizerParam,
                 tracker: Any = beam.DoFn.RestrictionParam(EndlessRestrictions())) -> Iterator[KafkaMessage]:
-        if _stop.is_set():
+        if _stop.is_set() or self.generation != _generation:
             tracker.try_claim(END)  # done: the pipeline drains and run() returns
             return
         group = group_consumer(self.consumer_config, self.topics, _reader_index(element))

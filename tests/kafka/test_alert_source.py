@@ -13,7 +13,7 @@ from ..bus.factories import make_alert
 pytestmark = pytest.mark.kafka
 
 
-def drain(src: KafkaAlertSource, want: int, timeout_s: float = 20.0) -> list:
+def drain(src: KafkaAlertSource, want: int, timeout_s: float = 60.0) -> list:
     got: list = []
     for _ in range(int(timeout_s / 2) + 1):
         got.extend(src.poll(100, 2.0))

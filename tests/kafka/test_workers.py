@@ -142,10 +142,10 @@ def test_two_workers_index_every_story_once_and_kcat_reads_valid_json(cluster) -
     workers = [start_worker(c, 1), start_worker(c, 2)]
     procs, logs = [w[0] for w in workers], [w[1] for w in workers]
     try:
-        wait_for(lambda: both_own_partitions(logs), 90, "both workers to own partitions", procs, logs)
+        wait_for(lambda: both_own_partitions(logs), 180, "both workers to own partitions", procs, logs)
         poll_once(c)
         expected = c["expected"]
-        wait_for(lambda: set(index_ids(c["index"])) >= expected, 120, "every story indexed", procs, logs)
+        wait_for(lambda: set(index_ids(c["index"])) >= expected, 240, "every story indexed", procs, logs)
         ids = index_ids(c["index"])
         assert len(ids) == len(set(ids)) == len(expected) and c["index"].count() == len(expected)
         owned = [assignments(log)[-1] for log in logs]
@@ -179,15 +179,15 @@ def test_two_workers_index_every_story_once_and_kcat_reads_valid_json(cluster) -
                                       title="Kremlin denies new report on Taliban payments",
                                       summary="Moscow rejected the report on Thursday.")
             bus.publish([after])
-            wait_for(lambda: c["index"].get(after.id) is not None, 60, "the article after the poison", procs, logs)
-            dead = wait_for(lambda: [d for d in bus.dead_letters() if "not json" in d.payload], 30,
+            wait_for(lambda: c["index"].get(after.id) is not None, 120, "the article after the poison", procs, logs)
+            dead = wait_for(lambda: [d for d in bus.dead_letters() if "not json" in d.payload], 60,
                             "the poison on the dead-letter topic", procs, logs)
             assert dead[0].stage == "decode" and dead[0].reason
         finally:
             bus.close()
         assert all(p.poll() is None for p in procs), "no worker crashed"
         # `newswatch kafka-status` sees both members and the group caught up
-        st = wait_for(lambda: (lambda s: s if s["topics"]["news.raw"]["lag"] == 0 else None)(status(c)), 30,
+        st = wait_for(lambda: (lambda s: s if s["topics"]["news.raw"]["lag"] == 0 else None)(status(c)), 60,
                       "lag 0", procs, logs)
         assert st["topics"]["news.raw"]["end"] == len(seen) + 2
         assert len(st["groups"]["newswatch-pipeline"]["members"]) == 2
@@ -216,13 +216,13 @@ def test_kill9_of_one_worker_mid_stream_loses_and_duplicates_nothing(cluster) ->
     procs, logs = [w[0] for w in workers], [w[1] for w in workers]
     expected = c["expected"]
     try:
-        wait_for(lambda: both_own_partitions(logs), 90, "both workers to own partitions", procs, logs)
+        wait_for(lambda: both_own_partitions(logs), 180, "both workers to own partitions", procs, logs)
         poll_once(c)
-        first = wait_for(lambda: len(index_ids(c["index"])) or None, 60, "the first stories", procs, logs)
+        first = wait_for(lambda: len(index_ids(c["index"])) or None, 120, "the first stories", procs, logs)
         procs[0].send_signal(signal.SIGKILL)
         procs[0].wait(10)
         assert first < len(expected), "the kill must land mid-stream"
-        wait_for(lambda: set(index_ids(c["index"])) >= expected, 150, "every story after the rebalance",
+        wait_for(lambda: set(index_ids(c["index"])) >= expected, 240, "every story after the rebalance",
                  procs[1:], logs)
         ids = index_ids(c["index"])
         assert len(ids) == len(set(ids)) == len(expected) and c["index"].count() == len(expected)
@@ -231,7 +231,7 @@ def test_kill9_of_one_worker_mid_stream_loses_and_duplicates_nothing(cluster) ->
         # no alert lost: every alert the indexed stories imply is on news.alerts (maybe more than once)
         want = {alert_id(t.id, s.id) for s in c["index"].iter_stories() for t in s.topics}
         assert want, "the seed story fires alerts"
-        got = wait_for(lambda: (lambda a: a if {x["id"] for x in a} >= want else None)(read_alerts(c)), 30,
+        got = wait_for(lambda: (lambda a: a if {x["id"] for x in a} >= want else None)(read_alerts(c)), 60,
                        "every alert on news.alerts", procs[1:], logs)
         ids_on_topic = [a["id"] for a in got]
         assert len(ids_on_topic) >= len(want) and set(ids_on_topic) == want
