@@ -15,7 +15,7 @@ indexing the article included), candidates evaluated and topics fired per
 article, the ratio to 10 topics, and — at 1k and 10k, on a sample of articles
 — the naive cost of evaluating every topic. Also: re-compiling an identical
 topic set (a hot reload; parse cache), and pickling the compiled matcher
-(what Beam ships to workers). Goals (issue 3): 10k ÷ 10 ≤ 3, 100k < 10 ms.
+(what Beam ships to workers). Goals: 10k ÷ 10 ≤ 3, 100k < 10 ms.
 
 Timings are wall-clock on whatever else the machine is doing: compare ratios
 within one run.

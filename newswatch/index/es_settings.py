@@ -2,7 +2,7 @@
 
 :class:`ElasticsearchSettings` reads ``NEWSWATCH_ES_*`` (frozen; secrets are
 ``SecretStr`` and never appear in ``repr``, logs or errors). The URL and API
-key are the lead's :class:`~newswatch.settings.Settings` fields ``es_url`` /
+key are the :class:`~newswatch.settings.Settings` fields ``es_url`` /
 ``es_api_key`` — the same ``NEWSWATCH_ES_URL`` / ``NEWSWATCH_ES_API_KEY``
 variables, also readable here so the backend can be configured on its own.
 

@@ -79,5 +79,5 @@ def test_duplicate_ids_and_missing_file(tmp_path):
 
 def test_shipped_topics_file_if_present():
     shipped = Path(__file__).resolve().parents[2] / "config" / "topics.yaml"
-    if shipped.exists():  # written by another engineer; must at least compile
+    if shipped.exists():  # the shipped topics must at least compile
         assert check_topics(shipped) == [], [str(p) for p in check_topics(shipped)]
