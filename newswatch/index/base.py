@@ -308,7 +308,6 @@ class StoryIndex(abc.ABC):
     def count(self) -> int:
         """How many committed stories the index holds."""
 
-    @abc.abstractmethod
     def search(self, query: str | None = None, *,
                entities: Mapping[str, Sequence[str] | str] | None = None,
                topic: str | None = None, source: str | None = None,
@@ -333,6 +332,25 @@ class StoryIndex(abc.ABC):
         Raises :class:`QueryError` for an invalid request and
         :class:`~newswatch.topics.parse.TopicSyntaxError` for bad query syntax.
         """
+        params = SearchParams.build(entities=entities, topic=topic, source=source, since=since,
+                                    until=until, limit=limit, offset=offset, sort=sort, facets=facets)
+        native = None
+        if query is not None and query.strip():
+            try:
+                native = self._native_query(query)
+            except NewswatchError:
+                raise
+            except ValueError as exc:
+                raise QueryError(f"invalid query {query!r}: {exc}") from exc
+        return self._search(native, params)
+
+    @abc.abstractmethod
+    def _native_query(self, query: str) -> Any:
+        """The backend's query object for a non-blank topic-language query string."""
+
+    @abc.abstractmethod
+    def _search(self, native: Any, params: SearchParams) -> SearchResult:
+        """Run a backend query (None = all stories) with validated parameters."""
 
     def take_dead_letters(self) -> list[DeadLetter]:
         """Stories the index refused for good since the last call (e.g. mapping

@@ -40,7 +40,7 @@ import logging
 import threading
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping
 
 from pydantic import SecretStr
 
@@ -386,16 +386,11 @@ class ElasticsearchIndex(StoryIndex):
         except ValueError as exc:
             raise QueryError(f"invalid query {query!r}: {exc}") from exc
 
-    def search(self, query: str | None = None, *,
-               entities: Mapping[str, Sequence[str] | str] | None = None,
-               topic: str | None = None, source: str | None = None,
-               since: datetime | None = None, until: datetime | None = None,
-               limit: int = 20, offset: int = 0, sort: Sort = "relevance",
-               facets: bool = True) -> SearchResult:
-        """Search with a topic-language query string (see :meth:`StoryIndex.search`)."""
-        params = SearchParams.build(entities=entities, topic=topic, source=source, since=since,
-                                    until=until, limit=limit, offset=offset, sort=sort, facets=facets)
-        return self.search_dsl(self.translate(query), params).result
+    def _native_query(self, query: str) -> dict[str, Any]:
+        return translate(query)
+
+    def _search(self, native: dict[str, Any] | None, params: SearchParams) -> SearchResult:
+        return self.search_dsl(native, params).result
 
     def search_dsl(self, query: dict[str, Any] | None, params: SearchParams, *,
                    after: list[Any] | None = None) -> Page:

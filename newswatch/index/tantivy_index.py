@@ -51,7 +51,6 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import tantivy
 
-from newswatch.errors import NewswatchError
 from newswatch.fields import ENTITY_FIELDS, KEYWORD_FIELDS, TEXT_FIELDS
 from newswatch.index.base import (
     ENTITY_FILTER_FIELDS,
@@ -62,7 +61,6 @@ from newswatch.index.base import (
     IndexLockedError,
     IndexMissingError,
     IndexSchemaError,
-    QueryError,
     ReadOnlyIndexError,
     SearchParams,
     SearchResult,
@@ -379,23 +377,10 @@ class TantivyIndex(StoryIndex):
         raw = searcher.doc(address).get_first("doc")
         return Story.from_json(raw)
 
-    def search(self, query: str | None = None, *,
-               entities: Mapping[str, Sequence[str] | str] | None = None,
-               topic: str | None = None, source: str | None = None,
-               since: datetime | None = None, until: datetime | None = None,
-               limit: int = 20, offset: int = 0, sort: Sort = "relevance",
-               facets: bool = True) -> SearchResult:
-        """Search with a topic-language query string (see :meth:`StoryIndex.search`)."""
-        params = SearchParams.build(entities=entities, topic=topic, source=source, since=since,
-                                    until=until, limit=limit, offset=offset, sort=sort, facets=facets)
-        native: tantivy.Query | None = None
-        if query is not None and query.strip():
-            try:
-                native = self._translate(query, self.schema)
-            except NewswatchError:
-                raise
-            except ValueError as exc:
-                raise QueryError(f"invalid query {query!r}: {exc}") from exc
+    def _native_query(self, query: str) -> tantivy.Query:
+        return self._translate(query, self.schema)
+
+    def _search(self, native: tantivy.Query | None, params: SearchParams) -> SearchResult:
         return self._run(native, params)
 
     def search_query(self, query: tantivy.Query | None = None, *,
